@@ -97,7 +97,7 @@ function compileLimits(limits: readonly LimitSpec[]): CompiledLimit[] {
   return limits.map((l) => Object.freeze({ ...l, windowSeconds: windowSeconds(l.window) }));
 }
 
-function isoToMs(iso: string | undefined): number | undefined {
+export function isoToMs(iso: string | undefined): number | undefined {
   return iso === undefined ? undefined : Date.parse(iso);
 }
 
@@ -178,6 +178,21 @@ function selectRoute(service: CompiledService, path: string, method: string, rou
   return service.defaultRoute;
 }
 
+/** A key record as the decision core reads it; shared with the control plane, which stores the same fields. */
+export function compileKey(k: KeySpec): CompiledKey {
+  const expiresAtMs = isoToMs(k.expires_at);
+  return Object.freeze({
+    id: k.id,
+    consumerId: k.consumer_id,
+    ...(k.services.length > 0 ? { services: new Set(k.services) } : {}),
+    scopes: new Set(k.scopes),
+    ...(k.plan !== undefined ? { plan: k.plan } : {}),
+    limits: Object.freeze(compileLimits(k.limits)),
+    ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+    revoked: k.revoked,
+  });
+}
+
 export function compileState(input: unknown): CompileResult {
   const parsed = StateSchema.safeParse(input);
   if (!parsed.success) {
@@ -251,17 +266,7 @@ export function compileState(input: unknown): CompileResult {
     k.services.forEach((name, j) => {
       if (!spec.services.some((s) => s.name === name)) errors.push(`${at}.services[${j}]: unknown service "${name}"`);
     });
-    const expiresAtMs = isoToMs(k.expires_at);
-    const compiled: CompiledKey = Object.freeze({
-      id: k.id,
-      consumerId: k.consumer_id,
-      ...(k.services.length > 0 ? { services: new Set(k.services) } : {}),
-      scopes: new Set(k.scopes),
-      ...(k.plan !== undefined ? { plan: k.plan } : {}),
-      limits: Object.freeze(compileLimits(k.limits)),
-      ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
-      revoked: k.revoked,
-    });
+    const compiled = compileKey(k);
     k.secrets.forEach((secret, j) => {
       if (keysByHash.has(secret.hash)) errors.push(`${at}.secrets[${j}].hash: the same secret belongs to another key`);
       const notAfterMs = isoToMs(secret.not_after);
