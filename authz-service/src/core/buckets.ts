@@ -12,8 +12,8 @@ function owner(principal: Principal, plan: CompiledPlan | undefined): string {
   return `c:${principal.consumerId}`;
 }
 
-function bucket(key: string, limit: CompiledLimit): BucketRequest {
-  return { key, limit, windowSeconds: limit.windowSeconds };
+function bucket(key: string, limit: CompiledLimit, policy?: string): BucketRequest {
+  return policy === undefined ? { key, limit, windowSeconds: limit.windowSeconds } : { key, limit, windowSeconds: limit.windowSeconds, policy };
 }
 
 export function bucketsFor(principal: Principal, service: string, plan: CompiledPlan | undefined): BucketRequest[] {
@@ -24,7 +24,8 @@ export function bucketsFor(principal: Principal, service: string, plan: Compiled
   }
   if (principal.keyLimits !== undefined && principal.keyId !== undefined) {
     const prefix = `k:${principal.keyId}|${service}|key:`;
-    for (const limit of principal.keyLimits) buckets.push(bucket(prefix + limit.window, limit));
+    // a key's own window may share its length with a plan window; its policy name keeps the headers apart
+    for (const limit of principal.keyLimits) buckets.push(bucket(prefix + limit.window, limit, `key-${limit.window}`));
   }
   return buckets;
 }

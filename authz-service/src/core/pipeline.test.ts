@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { ApiKeyResolver } from '../credentials/api-key/resolver.js';
 import { KeyHasher, generateApiKey } from '../credentials/api-key/format.js';
 import type { CredentialResolver } from '../credentials/resolver.js';
-import { MemoryRateLimiter } from '../limits/memory.js';
+import { MemoryRateLimiter } from '../limits/memory-limiter.js';
 import type { LimitOutcome, RateLimiter } from '../limits/limiter.js';
 import { type CompiledState, compileState } from '../state/compile.js';
 import type { StateInput } from '../state/schema.js';
@@ -301,7 +301,7 @@ describe('decision pipeline', () => {
       const e = engine();
       expectAllow(await e.decide(request('/llm/x', { 'x-api-key': perKey.key })));
       const d = expectDeny(await e.decide(request('/llm/x', { 'x-api-key': perKey.key })), 'rate_limited');
-      expect(d.detail).to.include('per 1h');
+      expect(d.detail).to.include('key-1h');
     });
 
     it('fail_mode closed answers 503 when the store is down', async () => {

@@ -115,6 +115,8 @@ describe('RedisRateLimiter when Redis fails', function () {
 
   it('answers unavailable at once when Redis is down before the first request', async () => {
     await redis.kill();
+    // the client learns of the crash from its socket closing, a tick or more after the kill
+    await waitFor(() => limiterClient.status !== 'ready', 'the client to notice the crash', 5_000, 5);
     expect(await whenRedisReady(limiterClient, 300)).to.equal(false);
     const { outcome, ms } = await timed(() => limiter.consume([bucket(freshKey('cold'), '1m', 5)], 1));
     expect(outcome.kind).to.equal('unavailable');
