@@ -3,7 +3,8 @@
  * transaction it rolls the transaction back, and the HTTP layer turns it into problem+json. The data
  * plane never throws these; its denials are plain values.
  */
-import type { ErrorCode } from '../../authz-service/src/core/errors.js';
+import type { HeaderPair } from '../../authz-service/src/core/decision.js';
+import { ERROR_CATALOG, type ErrorCode } from '../../authz-service/src/core/errors.js';
 
 export interface FieldError {
   /** Dotted path into the request, e.g. `body.services[0]`. */
@@ -16,9 +17,15 @@ export class ProblemError extends Error {
     readonly code: ErrorCode,
     readonly detail: string,
     readonly errors?: readonly FieldError[],
+    /** Response headers that belong to this problem (WWW-Authenticate). */
+    readonly headers: readonly HeaderPair[] = [],
   ) {
     super(detail);
     this.name = 'ProblemError';
+  }
+
+  get status(): number {
+    return ERROR_CATALOG[this.code].status;
   }
 }
 

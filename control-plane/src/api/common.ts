@@ -56,3 +56,6 @@ export const ProblemSchema = z
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+/** Action endpoints that take no input still refuse unknown fields. */
+export const EmptyBodySchema = z.strictObject({}).meta({ id: 'Empty' });

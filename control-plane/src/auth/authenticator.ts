@@ -6,6 +6,7 @@ import type { HeaderPair } from '../../../authz-service/src/core/decision.js';
 import type { ErrorCode } from '../../../authz-service/src/core/errors.js';
 import type { NormalizedRequest } from '../../../authz-service/src/core/request.js';
 import type { KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
+import { authenticate } from '../../../authz-service/src/core/authenticate.js';
 import { bearerToken, type CredentialResolver } from '../../../authz-service/src/credentials/resolver.js';
 import type { Secret } from '../secrets/secret.js';
 import { actorFromPrincipal, BOOTSTRAP_ACTOR, type Actor } from './actor.js';
@@ -41,24 +42,20 @@ export class Authenticator {
       return { kind: 'authenticated', actor: BOOTSTRAP_ACTOR };
     }
     const { state, service } = await this.options.authState();
-    let presented = token !== undefined;
-    for (const resolver of this.options.resolvers) {
-      if (!resolver.present(request, service)) continue;
-      presented = true;
-      const outcome = await resolver.resolve(request, { state, service, now: this.options.clock() });
-      switch (outcome.kind) {
-        case 'not_responsible':
-          continue;
-        case 'rejected':
-          return { kind: 'rejected', code: outcome.code, detail: outcome.detail, headers: [CHALLENGE, ...(outcome.headers ?? [])] };
-        case 'unavailable':
-          return { kind: 'unavailable', detail: outcome.detail };
-        case 'resolved':
-          return { kind: 'authenticated', actor: actorFromPrincipal(outcome.principal, this.options.adminRole) };
-      }
+    const outcome = await authenticate(this.options.resolvers, request, { state, service, now: this.options.clock() });
+    switch (outcome.kind) {
+      case 'resolved':
+        return { kind: 'authenticated', actor: actorFromPrincipal(outcome.principal, this.options.adminRole) };
+      case 'rejected':
+        return { kind: 'rejected', code: outcome.code, detail: outcome.detail, headers: [CHALLENGE, ...(outcome.headers ?? [])] };
+      case 'unavailable':
+        return { kind: 'unavailable', detail: outcome.detail };
+      case 'not_accepted':
+        return { kind: 'rejected', code: 'credential_not_accepted', detail: `${outcome.type} credentials are not accepted here`, headers: [CHALLENGE] };
+      case 'missing':
+        return token === undefined
+          ? { kind: 'rejected', code: 'missing_credential', detail: 'send an API key or an access token as "Authorization: Bearer <credential>"', headers: [CHALLENGE] }
+          : { kind: 'rejected', code: 'invalid_token', detail: 'the bearer token is neither a Portcullis API key nor a token from a trusted issuer', headers: [CHALLENGE] };
     }
-    return presented
-      ? { kind: 'rejected', code: 'invalid_token', detail: 'the bearer token is neither a Portcullis API key nor a token from a trusted issuer', headers: [CHALLENGE] }
-      : { kind: 'rejected', code: 'missing_credential', detail: 'send an API key or an access token as "Authorization: Bearer <credential>"', headers: [CHALLENGE] };
   }
 }

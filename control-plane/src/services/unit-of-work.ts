@@ -34,8 +34,14 @@ export class UnitOfWork {
    * and, with it, the lock that serialises state changes, so call it before reading what you validate.
    */
   async changesState(change: StateChange): Promise<number> {
+    const revision = await this.lockState();
+    await recordStateChange(this.tx, revision, change, this.now);
+    return revision;
+  }
+
+  /** Takes the revision and its lock without recording a change yet (check-then-create under the lock). */
+  async lockState(): Promise<number> {
     this.#revision ??= await bumpRevision(this.tx);
-    await recordStateChange(this.tx, this.#revision, change, this.now);
     return this.#revision;
   }
 
