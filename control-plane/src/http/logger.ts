@@ -14,6 +14,8 @@ export const REDACTED_PATHS = [
   '*.pepper',
   '*.password',
   '*.token',
+  // database errors carry the statement's bind values
+  'err.params',
   'key',
   'secret',
   'pepper',

@@ -83,8 +83,9 @@ export async function insertSubjects(db: Db, consumerId: string, subjects: reado
 
 /** Returns whether the subject was linked to this consumer. */
 export async function deleteSubject(db: Db, consumerId: string, subject: Subject): Promise<boolean> {
-  const count = await db('consumer_subjects').where({ consumer_id: consumerId, issuer: subject.issuer, sub: subject.sub }).delete();
-  return count > 0;
+  // RETURNING rather than the affected-row count, which the PGlite driver does not report
+  const rows = (await db('consumer_subjects').where({ consumer_id: consumerId, issuer: subject.issuer, sub: subject.sub }).delete().returning('sub')) as unknown[];
+  return rows.length > 0;
 }
 
 export async function findConsumer(db: Db, id: string): Promise<ConsumerResource | undefined> {

@@ -14,7 +14,8 @@ export interface StoredResponse {
  * response (returned) or, if that transaction rolled back, takes the claim itself (undefined).
  */
 export async function claimIdempotencyKey(tx: Db, scope: string, key: string, fingerprint: string, at: Date, expiredBefore: Date): Promise<StoredResponse | undefined> {
-  await tx('idempotency_keys').where({ scope, key }).where('created_at', '<', expiredBefore).delete();
+  // expired responses go first (all of them: the created_at index makes this cheap), so the table stays small
+  await tx('idempotency_keys').where('created_at', '<', expiredBefore).delete();
   const inserted = (await tx('idempotency_keys')
     .insert({ scope, key, fingerprint, status: 0, response: '', created_at: at })
     .onConflict(['scope', 'key'])
@@ -28,8 +29,4 @@ export async function claimIdempotencyKey(tx: Db, scope: string, key: string, fi
 
 export async function completeIdempotencyKey(tx: Db, scope: string, key: string, status: number, response: string): Promise<void> {
   await tx('idempotency_keys').where({ scope, key }).update({ status, response });
-}
-
-export async function purgeIdempotencyKeys(db: Db, expiredBefore: Date): Promise<number> {
-  return db('idempotency_keys').where('created_at', '<', expiredBefore).delete();
 }

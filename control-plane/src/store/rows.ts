@@ -30,8 +30,10 @@ export function isUniqueViolation(error: unknown): boolean {
   return pgCode(error) === '23505';
 }
 
+/** 23503 foreign_key_violation; 23001 restrict_violation (what newer servers raise for ON DELETE RESTRICT). */
 export function isForeignKeyViolation(error: unknown): boolean {
-  return pgCode(error) === '23503';
+  const code = pgCode(error);
+  return code === '23503' || code === '23001';
 }
 
 function pgCode(error: unknown): string | undefined {
