@@ -228,11 +228,12 @@ export async function countKeys(db: Db): Promise<number> {
   return Number(row.n);
 }
 
-/** The consumer's usable keys that may call `serviceId` (listing it explicitly), newest first. */
+/** The consumer's usable keys that may call `serviceId` (listing it, or listing none: every service), newest first. */
 export async function activeKeysForService(db: Db, consumerId: string, serviceId: string, now: Date): Promise<KeyRecord[]> {
+  const services = () => db('api_key_services as ks').select(db.raw('1')).whereRaw('ks.key_id = k.id');
   const query = selectKeys(db)
     .where('k.consumer_id', consumerId)
-    .whereExists((sub) => sub.select(db.raw('1')).from('api_key_services as ks').whereRaw('ks.key_id = k.id').where('ks.service_id', serviceId))
+    .where((w) => w.whereExists(services().where('ks.service_id', serviceId)).orWhereNotExists(services()))
     .orderBy('k.id', 'desc');
   applyStatus(query, 'active', now);
   return withDetails(db, (await query) as KeyRow[]);
