@@ -33,7 +33,13 @@ const BODY_ERRORS: Record<string, [ErrorCode, string]> = {
 /** Postgres connection-level failures: the database is down or unreachable, not our bug. */
 function isDatabaseUnavailable(error: unknown): boolean {
   const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '53300'].includes(code) || (error instanceof Error && error.name === 'KnexTimeoutError');
+  // class 08: connection exceptions; 57P: operator intervention (shutdown); 55000: not accepting connections
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '55000', '3D000', '53300'].includes(code) ||
+    code.startsWith('08') ||
+    code.startsWith('57P') ||
+    (error instanceof Error && error.name === 'KnexTimeoutError')
+  );
 }
 
 /** Every thrown thing becomes a problem; unexpected ones are logged with the request id, never sent. */
