@@ -1,0 +1,145 @@
+/**
+ * Prometheus metrics of the data plane, in a registry of our own (tests and embedders can run several).
+ *
+ * Labels are bounded by configuration only: outcome, catalog code, adapter, service name. Never a subject,
+ * a key, a consumer or an IP: those would make every caller a time series.
+ *
+ * The decision counter is incremented on the hot path, so label children are bound once per label
+ * combination and cached; the per-request cost is one Map lookup and an add.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Adapter } from '../core/request.js';
+
+/** allow, deny, or shadow: denied by policy but allowed because the service runs in shadow mode. */
+export type DecisionOutcome = 'allow' | 'deny' | 'shadow';
+
+/** Seconds: the hot path is tens of microseconds, dependency trouble is milliseconds to seconds. */
+const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+interface BoundDecision {
+  readonly count: Counter.Internal;
+  readonly duration: Histogram.Internal<'adapter' | 'outcome'>;
+}
+
+export interface AuthzMetricsOptions {
+  /** Process and Node.js runtime metrics (off in unit tests to keep the output small). */
+  readonly defaultMetrics?: boolean;
+  /** Clock for the state age gauge. */
+  readonly now?: () => number;
+}
+
+export class AuthzMetrics {
+  readonly registry = new Registry();
+  readonly #decisions: Counter<'outcome' | 'reason' | 'adapter' | 'service'>;
+  readonly #duration: Histogram<'adapter' | 'outcome'>;
+  readonly #bound = new Map<string, BoundDecision>();
+  readonly #tokenCacheHit: Counter.Internal;
+  readonly #tokenCacheMiss: Counter.Internal;
+  readonly #jwksFetches: Counter<'outcome'>;
+  readonly #limiterErrors: Counter<'store'>;
+  readonly #stateReloads: Counter<'outcome'>;
+  readonly #stateRevision: Gauge;
+  #stateLoadedAtMs: number | undefined;
+
+  constructor(options: AuthzMetricsOptions = {}) {
+    const registers = [this.registry];
+    const now = options.now ?? Date.now;
+    this.#decisions = new Counter({
+      name: 'portcullis_authz_decisions_total',
+      help: 'Authorization decisions by outcome, reason (catalog code, "ok" for allows), adapter and service',
+      labelNames: ['outcome', 'reason', 'adapter', 'service'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'portcullis_authz_decision_duration_seconds',
+      help: 'Time to decide, from normalised request to decision',
+      labelNames: ['adapter', 'outcome'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    const tokenCache = new Counter({
+      name: 'portcullis_authz_token_cache_lookups_total',
+      help: 'Verified-token cache lookups by result (hit: no signature check needed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.#tokenCacheHit = tokenCache.labels('hit');
+    this.#tokenCacheMiss = tokenCache.labels('miss');
+    this.#jwksFetches = new Counter({
+      name: 'portcullis_authz_jwks_fetches_total',
+      help: 'JWKS fetches by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#limiterErrors = new Counter({
+      name: 'portcullis_authz_limiter_store_errors_total',
+      help: 'Rate-limit store failures (the route fail_mode then applies)',
+      labelNames: ['store'],
+      registers,
+    });
+    this.#stateReloads = new Counter({
+      name: 'portcullis_authz_state_reloads_total',
+      help: 'State loads by outcome; a rejected load keeps the previous state active',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.#stateRevision = new Gauge({
+      name: 'portcullis_authz_state_revision',
+      help: 'Revision of the active authorization state (0 for hand-written files)',
+      registers,
+    });
+    const loadedAt = () => this.#stateLoadedAtMs;
+    new Gauge({
+      name: 'portcullis_authz_state_age_seconds',
+      help: 'Seconds since the active authorization state was loaded',
+      registers,
+      collect() {
+        const at = loadedAt();
+        if (at !== undefined) this.set((now() - at) / 1000);
+      },
+    });
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Count and time one decision. Called once per request by every adapter. */
+  recordDecision(adapter: Adapter, outcome: DecisionOutcome, reason: string, service: string, seconds: number): void {
+    const key = `${outcome}\u0000${reason}\u0000${adapter}\u0000${service}`;
+    let bound = this.#bound.get(key);
+    if (bound === undefined) {
+      bound = { count: this.#decisions.labels(outcome, reason, adapter, service), duration: this.#duration.labels(adapter, outcome) };
+      this.#bound.set(key, bound);
+    }
+    bound.count.inc();
+    bound.duration.observe(seconds);
+  }
+
+  tokenCacheLookup(hit: boolean): void {
+    (hit ? this.#tokenCacheHit : this.#tokenCacheMiss).inc();
+  }
+
+  jwksFetch(outcome: 'ok' | 'error'): void {
+    this.#jwksFetches.labels(outcome).inc();
+  }
+
+  limiterStoreError(store: string): void {
+    this.#limiterErrors.labels(store).inc();
+  }
+
+  stateLoaded(revision: number, loadedAtMs: number): void {
+    this.#stateReloads.labels('ok').inc();
+    this.#stateRevision.set(revision);
+    this.#stateLoadedAtMs = loadedAtMs;
+  }
+
+  stateRejected(): void {
+    this.#stateReloads.labels('rejected').inc();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
