@@ -157,18 +157,11 @@ export class TestIssuer {
    * preferred_username …), valid for 300 s. `overrides` replace top-level claims; an undefined value removes one.
    */
   keycloakAccessToken(overrides: JWTPayload = {}, options: SignOptions = {}): Promise<string> {
-    const iat = nowSeconds();
     return this.sign(
       {
-        exp: iat + 300,
-        iat,
-        jti: randomUUID(),
-        iss: this.issuer,
+        ...this.#keycloakSession(),
         aud: 'account',
-        sub: 'f3a1c2d4-0000-4000-8000-000000000001',
         typ: 'Bearer',
-        azp: 'portcullis-cli',
-        sid: randomUUID(),
         acr: '1',
         'allowed-origins': ['*'],
         realm_access: { roles: [`default-roles-${this.realm}`, 'offline_access', 'uma_authorization'] },
@@ -176,7 +169,6 @@ export class TestIssuer {
         scope: 'openid profile email',
         email_verified: true,
         name: 'Alice Example',
-        preferred_username: 'alice',
         given_name: 'Alice',
         family_name: 'Example',
         email: 'alice@example.com',
@@ -188,23 +180,22 @@ export class TestIssuer {
 
   /** A Keycloak-shaped ID token: typ "ID", aud = the client. */
   keycloakIdToken(overrides: JWTPayload = {}, options: SignOptions = {}): Promise<string> {
+    return this.sign({ ...this.#keycloakSession(), aud: 'portcullis-cli', typ: 'ID', ...overrides }, options);
+  }
+
+  /** Claims every Keycloak token of one login carries. */
+  #keycloakSession(): JWTPayload {
     const iat = nowSeconds();
-    return this.sign(
-      {
-        exp: iat + 300,
-        iat,
-        jti: randomUUID(),
-        iss: this.issuer,
-        aud: 'portcullis-cli',
-        sub: 'f3a1c2d4-0000-4000-8000-000000000001',
-        typ: 'ID',
-        azp: 'portcullis-cli',
-        sid: randomUUID(),
-        preferred_username: 'alice',
-        ...overrides,
-      },
-      options,
-    );
+    return {
+      exp: iat + 300,
+      iat,
+      jti: randomUUID(),
+      iss: this.issuer,
+      sub: 'f3a1c2d4-0000-4000-8000-000000000001',
+      azp: 'portcullis-cli',
+      sid: randomUUID(),
+      preferred_username: 'alice',
+    };
   }
 
   async close(): Promise<void> {

@@ -263,6 +263,25 @@ describe('JwtResolver', function () {
       expect(resolver.stats().verifications).to.equal(3);
     });
 
+    it('keeps one key set per issuer across state swaps, issuer changes and interleaved old-state requests', async () => {
+      const second = await TestIssuer.start({ realm: 'second' });
+      try {
+        const resolver = new JwtResolver(FAST);
+        const before = idp.jwksFetches;
+        principalOf(await resolve(resolver, state, await idp.keycloakAccessToken()));
+        const changed = stateWith([issuerOf(idp, { audiences: ['account'] })]);
+        principalOf(await resolve(resolver, changed, await idp.keycloakAccessToken()));
+        const both = stateWith([issuerOf(idp), { issuer: second.issuer, jwks_uri: second.jwksUri }]);
+        principalOf(await resolve(resolver, both, await second.keycloakAccessToken()));
+        principalOf(await resolve(resolver, state, await idp.keycloakAccessToken())); // a late request of an old state
+        principalOf(await resolve(resolver, both, await second.keycloakAccessToken()));
+        expect(idp.jwksFetches - before).to.equal(1);
+        expect(second.jwksFetches).to.equal(1);
+      } finally {
+        await second.close();
+      }
+    });
+
     it('drops an entry at the token expiry, measured on the injected clock', async () => {
       const resolver = new JwtResolver(FAST);
       const exp = seconds() + 60;
@@ -441,7 +460,7 @@ describe('JwtResolver', function () {
         [`${b64('{"alg":')}.${b64('{}')}.c2ln`, /malformed/],
         [`${header}.${b64(JSON.stringify({ iss: idp.issuer, sub: 'x', exp: seconds() + 60, pad: 'x'.repeat(20_000) }))}.c2ln`, /too large/],
         [await idp.keycloakAccessToken({ exp: undefined }), /no valid expiry/],
-        [await idp.keycloakAccessToken({ exp: 'tomorrow' }), /no valid expiry/],
+        [await idp.keycloakAccessToken({ exp: 'tomorrow' as unknown as number }), /no valid expiry/],
         [await idp.keycloakAccessToken({ sub: undefined }), /no subject/],
         [await idp.keycloakAccessToken({ sub: '' }), /no subject/],
       ];

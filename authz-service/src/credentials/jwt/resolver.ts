@@ -13,17 +13,24 @@
  */
 import { type JWTPayload, type ProtectedHeaderParameters, decodeJwt, decodeProtectedHeader } from 'jose';
 import type { NormalizedRequest } from '../../core/request.js';
-import type { CompiledState } from '../../state/compile.js';
+import type { CompiledService, CompiledState } from '../../state/compile.js';
 import type { IssuerSpec } from '../../state/schema.js';
-import { type CredentialLocation, type CredentialResolver, NOT_RESPONSIBLE, type ResolveContext, type ResolveOutcome } from '../resolver.js';
+import {
+  type CredentialLocation,
+  type CredentialResolver,
+  NOT_RESPONSIBLE,
+  type ResolveContext,
+  type ResolveOutcome,
+  bearerToken,
+} from '../resolver.js';
 import { type TokenIdentity, headerTypeAccepted } from './claims.js';
 import { linkConsumer } from './consumer.js';
-import { DETAIL, Rejections } from './errors.js';
+import { DETAIL, Rejections, verifyFailure } from './errors.js';
 import { type IssuerEntry, issuerIndex } from './issuer-index.js';
 import { type IssuerVerifier, IssuerVerifiers, type VerifyResult } from './issuer-verifiers.js';
 import { JwtCounters, type JwtResolverEvent, type JwtResolverStats } from './stats.js';
-import { BoundedTokenCache, type Expiring } from './token-cache.js';
-import { bearerJws } from './token-shape.js';
+import { BoundedTokenCache, type TokenEntry } from './token-cache.js';
+import { isJwsCompact } from './token-shape.js';
 
 export interface JwtResolverOptions {
   /** Longer tokens are rejected before any decoding. Default 16 KiB. */
@@ -92,14 +99,14 @@ function settingsOf(options: JwtResolverOptions): Settings {
 
 const AUTHORIZATION_HEADER: CredentialLocation = Object.freeze({ header: 'authorization' });
 
-interface VerifiedToken extends Expiring {
+interface VerifiedToken extends TokenEntry {
   readonly identity: TokenIdentity;
   readonly fingerprint: string;
   /** The outcome for one state generation; recomputed (cheaply) when the state object changes. */
   memo?: { readonly generation: number; readonly outcome: ResolveOutcome };
 }
 
-interface RejectedToken extends Expiring {
+interface RejectedToken extends TokenEntry {
   readonly fingerprint: string;
   readonly outcome: ResolveOutcome;
 }
@@ -118,6 +125,7 @@ export class JwtResolver implements CredentialResolver {
   readonly #inFlight = new Map<string, InFlight>();
   readonly #verifiers: IssuerVerifiers;
   readonly #rejections: Rejections;
+  readonly #adopted = new WeakSet<CompiledState>();
   #state: CompiledState | undefined;
   /** Bumped whenever a request brings a different state object than the previous one. */
   #generation = 0;
@@ -144,12 +152,15 @@ export class JwtResolver implements CredentialResolver {
     );
   }
 
-  present(request: NormalizedRequest): boolean {
-    return bearerJws(request) !== undefined;
+  present(request: NormalizedRequest, _service?: CompiledService): boolean {
+    const token = bearerToken(request.headers['authorization']);
+    // a token we have cached is known to be a JWS: skip scanning it again
+    return token !== undefined && (this.#verified.holds(token) || isJwsCompact(token));
   }
 
   resolve(request: NormalizedRequest, context: ResolveContext): ResolveOutcome | Promise<ResolveOutcome> {
-    const token = bearerJws(request);
+    // the caches only hold JWS-shaped tokens, so the shape check can wait until they miss
+    const token = bearerToken(request.headers['authorization']);
     if (token === undefined) return NOT_RESPONSIBLE;
     const { state, now } = context;
     if (state !== this.#state) this.#adopt(state);
@@ -175,6 +186,7 @@ export class JwtResolver implements CredentialResolver {
       }
       this.#rejected.delete(token);
     }
+    if (!isJwsCompact(token)) return NOT_RESPONSIBLE;
     this.#counters.cacheMisses++;
     return this.#resolveUncached(token, context);
   }
@@ -197,7 +209,12 @@ export class JwtResolver implements CredentialResolver {
   #adopt(state: CompiledState): void {
     this.#state = state;
     this.#generation++;
-    this.#verifiers.retainOnly(issuerIndex(state.issuers));
+    // During a swap, requests of the old and the new state interleave; only a state never seen before
+    // prunes, so a late request of the old state cannot throw away the keys of an issuer the new one added.
+    if (!this.#adopted.has(state)) {
+      this.#adopted.add(state);
+      this.#verifiers.retainOnly(issuerIndex(state.issuers));
+    }
   }
 
   async #resolveUncached(token: string, context: ResolveContext): Promise<ResolveOutcome> {
@@ -209,17 +226,18 @@ export class JwtResolver implements CredentialResolver {
     switch (result.kind) {
       case 'verified': {
         const cached: VerifiedToken = {
+          token,
           identity: result.identity,
           fingerprint: entry.fingerprint,
           expiresAtMs: Math.min(result.identity.validUntilMs, now + this.settings.cacheMaxTtlMs),
         };
-        if (cached.expiresAtMs > now) this.#verified.set(token, cached);
+        if (cached.expiresAtMs > now) this.#verified.set(cached);
         return this.#link(cached, entry, state);
       }
       case 'rejected': {
         const outcome = this.#rejections.outcome(result.code, result.detail);
         if (result.cacheable) {
-          this.#rejected.set(token, { fingerprint: entry.fingerprint, outcome, expiresAtMs: now + this.settings.negativeCacheTtlMs });
+          this.#rejected.set({ token, fingerprint: entry.fingerprint, outcome, expiresAtMs: now + this.settings.negativeCacheTtlMs });
         }
         return outcome;
       }
@@ -256,7 +274,8 @@ export class JwtResolver implements CredentialResolver {
     const pending = this.#inFlight.get(token);
     if (pending !== undefined && pending.fingerprint === verifier.entry.fingerprint) return pending.result;
     this.#counters.verifications++;
-    const flight: InFlight = { fingerprint: verifier.entry.fingerprint, result: verifier.verify(token, now) };
+    // verify() does not throw; should it ever, the request is refused, not left hanging
+    const flight: InFlight = { fingerprint: verifier.entry.fingerprint, result: verifier.verify(token, now).catch(verifyFailure) };
     this.#inFlight.set(token, flight);
     void flight.result.finally(() => {
       if (this.#inFlight.get(token) === flight) this.#inFlight.delete(token);
