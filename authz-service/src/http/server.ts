@@ -11,12 +11,12 @@
  * handler, a target that cannot be normalised is an `invalid_request` deny, and an engine that throws (a
  * bug) becomes `internal_error` with a log line.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { Decision, DenyDecision } from '../core/decision.js';
+import { type Decision, type DenyDecision, denialBody } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
 import { catalogEntry, type ErrorCode, problem, PROBLEM_CONTENT_TYPE } from '../core/errors.js';
+import { decisionIdGenerator } from '../core/pipeline.js';
 import type { IdentityHeaderNames } from '../core/identity-headers.js';
 import type { DecisionObserver } from '../observability/decision-observer.js';
 import type { Logger } from '../observability/logger.js';
@@ -54,6 +54,8 @@ export class AuthzHttpServer {
   readonly server: Server;
   readonly #options: AuthzHttpServerOptions;
   readonly #decisionIdHeader: string;
+  /** Ids for the denials this adapter makes itself (unparsable target, engine failure). */
+  readonly #newId = decisionIdGenerator();
 
   constructor(options: AuthzHttpServerOptions) {
     this.#options = options;
@@ -123,7 +125,7 @@ export class AuthzHttpServer {
         void this.#metrics(res);
         return;
       default:
-        this.#problem(res, 'not_found', `No endpoint ${path}; gateways call ${FORWARD_AUTH_PATH}`, randomUUID());
+        this.#problem(res, 'not_found', `No endpoint ${path}; gateways call ${FORWARD_AUTH_PATH}`, this.#newId());
     }
   }
 
@@ -139,7 +141,7 @@ export class AuthzHttpServer {
     const normalized = normalizeForwardAuthCall(call, this.#options.trustedProxies);
     let decision: Decision;
     if (!normalized.ok) {
-      decision = { kind: 'deny', id: randomUUID(), code: 'invalid_request', detail: `The original request target is invalid: ${normalized.reason}`, headers: [] };
+      decision = { kind: 'deny', id: this.#newId(), code: 'invalid_request', detail: `The original request target is invalid: ${normalized.reason}`, headers: [] };
       this.#options.observer.observe(
         { adapter: 'forward_auth', method: call.method, host: '', path: '', clientIp: call.remoteAddress },
         decision,
@@ -150,7 +152,7 @@ export class AuthzHttpServer {
         decision = await this.#options.engine.decide(normalized.request);
       } catch (error) {
         // the engine returns denials as values; reaching this is a bug, and it must not become an allow
-        decision = { kind: 'deny', id: randomUUID(), code: 'internal_error', detail: 'The authorization service failed to decide', headers: [] };
+        decision = { kind: 'deny', id: this.#newId(), code: 'internal_error', detail: 'The authorization service failed to decide', headers: [] };
         this.#options.logger.error({ err: error, decision_id: decision.id }, 'decision engine threw');
       }
     }
@@ -176,7 +178,7 @@ export class AuthzHttpServer {
 
   #writeDeny(res: ServerResponse, decision: DenyDecision): void {
     const { status } = catalogEntry(decision.code);
-    const body = JSON.stringify(problem(decision.code, decision.detail, decision.id));
+    const body = denialBody(decision);
     const headers: string[] = [];
     for (const [name, value] of decision.headers) headers.push(name, value);
     headers.push(
@@ -211,7 +213,7 @@ export class AuthzHttpServer {
       res.end(text);
     } catch (error) {
       this.#options.logger.error({ err: error }, 'metrics rendering failed');
-      this.#problem(res, 'internal_error', 'Metrics could not be rendered', randomUUID());
+      this.#problem(res, 'internal_error', 'Metrics could not be rendered', this.#newId());
     }
   }
 

@@ -28,14 +28,47 @@ export interface AuthzMetricsOptions {
   readonly now?: () => number;
 }
 
+/**
+ * What the metrics read from the JWT resolver at scrape time (its `stats()`); the resolver keeps plain
+ * counters on its hot path and never touches prom-client.
+ */
+export interface TokenVerifierStats {
+  readonly cacheHits: number;
+  readonly negativeCacheHits: number;
+  readonly cacheMisses: number;
+  readonly verifications: number;
+  readonly jwksFetches: number;
+  readonly jwksFetchFailures: number;
+}
+
+/** A counter whose value is owned elsewhere and copied in at scrape time. */
+function pulledCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => readonly (readonly [Partial<Record<L, string>>, number])[] | undefined,
+): void {
+  new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      const values = read();
+      if (values === undefined) return;
+      this.reset();
+      for (const [labels, value] of values) this.inc(labels, value);
+    },
+  });
+}
+
 export class AuthzMetrics {
   readonly registry = new Registry();
   readonly #decisions: Counter<'outcome' | 'reason' | 'adapter' | 'service'>;
   readonly #duration: Histogram<'adapter' | 'outcome'>;
   readonly #bound = new Map<string, BoundDecision>();
-  readonly #tokenCacheHit: Counter.Internal;
-  readonly #tokenCacheMiss: Counter.Internal;
-  readonly #jwksFetches: Counter<'outcome'>;
+  #jwtStats: (() => TokenVerifierStats) | undefined;
   readonly #limiterErrors: Counter<'store'>;
   readonly #stateReloads: Counter<'outcome'>;
   readonly #stateRevision: Gauge;
@@ -57,19 +90,25 @@ export class AuthzMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
-    const tokenCache = new Counter({
-      name: 'portcullis_authz_token_cache_lookups_total',
-      help: 'Verified-token cache lookups by result (hit: no signature check needed)',
-      labelNames: ['result'],
-      registers,
+    const jwt = () => this.#jwtStats?.();
+    pulledCounter(this.registry, 'portcullis_authz_token_cache_lookups_total', 'Verified-token cache lookups by result (hit: no signature check needed)', ['result'], () => {
+      const s = jwt();
+      return s && [
+        [{ result: 'hit' }, s.cacheHits],
+        [{ result: 'negative_hit' }, s.negativeCacheHits],
+        [{ result: 'miss' }, s.cacheMisses],
+      ];
     });
-    this.#tokenCacheHit = tokenCache.labels('hit');
-    this.#tokenCacheMiss = tokenCache.labels('miss');
-    this.#jwksFetches = new Counter({
-      name: 'portcullis_authz_jwks_fetches_total',
-      help: 'JWKS fetches by outcome',
-      labelNames: ['outcome'],
-      registers,
+    pulledCounter(this.registry, 'portcullis_authz_jwt_verifications_total', 'JWT signature verifications run', [], () => {
+      const s = jwt();
+      return s && [[{}, s.verifications]];
+    });
+    pulledCounter(this.registry, 'portcullis_authz_jwks_fetches_total', 'JWKS fetches by outcome', ['outcome'], () => {
+      const s = jwt();
+      return s && [
+        [{ outcome: 'ok' }, s.jwksFetches - s.jwksFetchFailures],
+        [{ outcome: 'error' }, s.jwksFetchFailures],
+      ];
     });
     this.#limiterErrors = new Counter({
       name: 'portcullis_authz_limiter_store_errors_total',
@@ -113,12 +152,9 @@ export class AuthzMetrics {
     bound.duration.observe(seconds);
   }
 
-  tokenCacheLookup(hit: boolean): void {
-    (hit ? this.#tokenCacheHit : this.#tokenCacheMiss).inc();
-  }
-
-  jwksFetch(outcome: 'ok' | 'error'): void {
-    this.#jwksFetches.labels(outcome).inc();
+  /** Read token cache and JWKS counters from the JWT resolver at every scrape. */
+  observeTokenVerifier(stats: () => TokenVerifierStats): void {
+    this.#jwtStats = stats;
   }
 
   limiterStoreError(store: string): void {

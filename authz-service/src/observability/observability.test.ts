@@ -117,10 +117,8 @@ describe('AuthzMetrics', () => {
   it('exposes cache, JWKS, limiter and state metrics', async () => {
     let now = 10_000;
     const metrics = new AuthzMetrics({ now: () => now });
-    metrics.tokenCacheLookup(true);
-    metrics.tokenCacheLookup(true);
-    metrics.tokenCacheLookup(false);
-    metrics.jwksFetch('ok');
+    const jwt = { cacheHits: 2, negativeCacheHits: 0, cacheMisses: 1, verifications: 1, jwksFetches: 3, jwksFetchFailures: 1 };
+    metrics.observeTokenVerifier(() => jwt);
     metrics.limiterStoreError('redis');
     metrics.stateLoaded(42, 4_000);
     metrics.stateRejected();
@@ -128,7 +126,11 @@ describe('AuthzMetrics', () => {
     const text = await metrics.render();
     expect(text).to.contain('portcullis_authz_token_cache_lookups_total{result="hit"} 2');
     expect(text).to.contain('portcullis_authz_token_cache_lookups_total{result="miss"} 1');
-    expect(text).to.contain('portcullis_authz_jwks_fetches_total{outcome="ok"} 1');
+    expect(text).to.contain('portcullis_authz_jwks_fetches_total{outcome="ok"} 2');
+    expect(text).to.contain('portcullis_authz_jwks_fetches_total{outcome="error"} 1');
+    expect(text).to.contain('portcullis_authz_jwt_verifications_total 1');
+    jwt.cacheHits = 5;
+    expect(await metrics.render()).to.contain('portcullis_authz_token_cache_lookups_total{result="hit"} 5');
     expect(text).to.contain('portcullis_authz_limiter_store_errors_total{store="redis"} 1');
     expect(text).to.contain('portcullis_authz_state_revision 42');
     expect(text).to.contain('portcullis_authz_state_age_seconds 12.5');
