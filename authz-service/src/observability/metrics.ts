@@ -4,22 +4,18 @@
  * Labels are bounded by configuration only: outcome, catalog code, adapter, service name. Never a subject,
  * a key, a consumer or an IP: those would make every caller a time series.
  *
- * The decision counter is incremented on the hot path, so label children are bound once per label
- * combination and cached; the per-request cost is one Map lookup and an add.
+ * The decision counter and histogram are on the hot path and live in decision-series.ts as plain numbers;
+ * everything else is rare (reloads, store errors) or read from its owner at scrape time.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Adapter } from '../core/request.js';
+import { DecisionSeries } from './decision-series.js';
 
 /** allow, deny, or shadow: denied by policy but allowed because the service runs in shadow mode. */
 export type DecisionOutcome = 'allow' | 'deny' | 'shadow';
 
 /** Seconds: the hot path is tens of microseconds, dependency trouble is milliseconds to seconds. */
 const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
-interface BoundDecision {
-  readonly count: Counter.Internal;
-  readonly duration: Histogram.Internal<'adapter' | 'outcome'>;
-}
 
 export interface AuthzMetricsOptions {
   /** Process and Node.js runtime metrics (off in unit tests to keep the output small). */
@@ -65,9 +61,7 @@ function pulledCounter<L extends string>(
 
 export class AuthzMetrics {
   readonly registry = new Registry();
-  readonly #decisions: Counter<'outcome' | 'reason' | 'adapter' | 'service'>;
-  readonly #duration: Histogram<'adapter' | 'outcome'>;
-  readonly #bound = new Map<string, BoundDecision>();
+  readonly #decisions: DecisionSeries;
   #jwtStats: (() => TokenVerifierStats) | undefined;
   readonly #limiterErrors: Counter<'store'>;
   readonly #stateReloads: Counter<'outcome'>;
@@ -77,18 +71,12 @@ export class AuthzMetrics {
   constructor(options: AuthzMetricsOptions = {}) {
     const registers = [this.registry];
     const now = options.now ?? Date.now;
-    this.#decisions = new Counter({
-      name: 'portcullis_authz_decisions_total',
-      help: 'Authorization decisions by outcome, reason (catalog code, "ok" for allows), adapter and service',
-      labelNames: ['outcome', 'reason', 'adapter', 'service'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: 'portcullis_authz_decision_duration_seconds',
-      help: 'Time to decide, from normalised request to decision',
-      labelNames: ['adapter', 'outcome'],
+    this.#decisions = new DecisionSeries(this.registry, {
+      counter: 'portcullis_authz_decisions_total',
+      counterHelp: 'Authorization decisions by outcome, reason (catalog code, "ok" for allows), adapter and service',
+      histogram: 'portcullis_authz_decision_duration_seconds',
+      histogramHelp: 'Time to decide, from normalised request to decision',
       buckets: DURATION_BUCKETS,
-      registers,
     });
     const jwt = () => this.#jwtStats?.();
     pulledCounter(this.registry, 'portcullis_authz_token_cache_lookups_total', 'Verified-token cache lookups by result (hit: no signature check needed)', ['result'], () => {
@@ -142,14 +130,7 @@ export class AuthzMetrics {
 
   /** Count and time one decision. Called once per request by every adapter. */
   recordDecision(adapter: Adapter, outcome: DecisionOutcome, reason: string, service: string, seconds: number): void {
-    const key = `${outcome}\u0000${reason}\u0000${adapter}\u0000${service}`;
-    let bound = this.#bound.get(key);
-    if (bound === undefined) {
-      bound = { count: this.#decisions.labels(outcome, reason, adapter, service), duration: this.#duration.labels(adapter, outcome) };
-      this.#bound.set(key, bound);
-    }
-    bound.count.inc();
-    bound.duration.observe(seconds);
+    this.#decisions.record(adapter, outcome, reason, service, seconds);
   }
 
   /** Read token cache and JWKS counters from the JWT resolver at every scrape. */

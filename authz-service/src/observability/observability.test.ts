@@ -74,6 +74,11 @@ describe('DecisionObserver', () => {
     expect(text).to.contain('portcullis_authz_decisions_total{outcome="shadow",reason="insufficient_scope",adapter="forward_auth",service="llm"} 1');
     expect(text).to.contain('portcullis_authz_decisions_total{outcome="deny",reason="no_route",adapter="ext_authz",service="none"} 1');
     expect(text).to.contain('portcullis_authz_decision_duration_seconds_count{adapter="forward_auth",outcome="allow"} 2');
+    expect(text).to.contain('portcullis_authz_decision_duration_seconds_bucket{adapter="forward_auth",outcome="deny",le="0.0001"} 0');
+    expect(text).to.contain('portcullis_authz_decision_duration_seconds_bucket{adapter="forward_auth",outcome="deny",le="0.00025"} 1');
+    expect(text).to.contain('portcullis_authz_decision_duration_seconds_bucket{adapter="forward_auth",outcome="deny",le="+Inf"} 1');
+    expect(text).to.contain('portcullis_authz_decision_duration_seconds_sum{adapter="forward_auth",outcome="deny"} 0.0002');
+    expect(text).to.contain('# TYPE portcullis_authz_decision_duration_seconds histogram');
     for (const leak of ['consumer-7', 'key-1', '203.0.113.9', 'secret']) expect(text).not.to.contain(leak);
   });
 
