@@ -32,6 +32,8 @@ export interface GatewaySettings {
   readonly extAuthzTimeoutMs: number;
   /** Upstream route timeout; generous because model inference is slow. 0 disables it. */
   readonly upstreamTimeoutSeconds: number;
+  /** CA bundle Envoy verifies https upstreams against (the Debian/Ubuntu system bundle by default). */
+  readonly upstreamCaFile: string;
 }
 
 export const DEFAULT_GATEWAY_SETTINGS: GatewaySettings = Object.freeze({
@@ -44,6 +46,7 @@ export const DEFAULT_GATEWAY_SETTINGS: GatewaySettings = Object.freeze({
   admin: Object.freeze({ host: '127.0.0.1', port: 9901 }),
   extAuthzTimeoutMs: 500,
   upstreamTimeoutSeconds: 300,
+  upstreamCaFile: '/etc/ssl/certs/ca-certificates.crt',
 });
 
 export function gatewaySettings(overrides: Partial<GatewaySettings> = {}): GatewaySettings {

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { compileState } from '../../../authz-service/src/state/compile.js';
 import { type StateInput, StateSchema, type StateSpec } from '../../../authz-service/src/state/schema.js';
 import { identityHeaderList } from '../../../authz-service/src/core/identity-headers.js';
+import { exampleIsCurrent, sampleState } from '../../../test/harness/gateway-examples.js';
 import { sharedSchemaValidator } from '../../../test/harness/shared-schemas.js';
 import { gatewaySettings } from './settings.js';
 import {
@@ -176,5 +177,12 @@ describe('renderTraefikConfig', () => {
     expect(Object.keys(before.http.routers)).to.deep.equal(['portcullis-chat']);
     expect(Object.keys(after.http.routers)).to.have.members(['portcullis-chat', 'portcullis-embeddings']);
     expect(JSON.stringify(renderTraefikConfig(spec({ services: [SAMPLE.services[0]!] }), settings))).to.equal(JSON.stringify(before));
+  });
+
+  it('renders gateway-config/traefik/dynamic.example.json from the sample state (UPDATE_EXAMPLES=1 regenerates it)', () => {
+    const document = renderTraefikConfig(sampleState(), gatewaySettings());
+    expectValid(document);
+    const rendered = `${JSON.stringify(document, null, 2)}\n`;
+    expect(exampleIsCurrent('traefik/dynamic.example.json', rendered), 'gateway-config/traefik/dynamic.example.json is stale').to.equal(true);
   });
 });
