@@ -7,8 +7,8 @@
  *   status UNAVAILABLE is a denial to Envoy; only an RPC error lets `failure_mode_allow` and
  *   `status_on_error` apply, as the operator configured them.
  */
-import type { AllowDecision, Decision, DenyDecision, HeaderPair, Principal, RouteRef } from '../core/decision.js';
-import { catalogEntry, GrpcCode, PROBLEM_CONTENT_TYPE, problem } from '../core/errors.js';
+import { type AllowDecision, type Decision, type DenyDecision, denialBody, type HeaderPair, type Principal, type RouteRef } from '../core/decision.js';
+import { catalogEntry, GrpcCode, PROBLEM_CONTENT_TYPE } from '../core/errors.js';
 import type { CheckResponseMessage, HeaderValueOptionMessage, StructMessage, StructValueMessage } from './ext-authz-messages.js';
 
 export type CheckReply =
@@ -46,28 +46,17 @@ function metadata(id: string, route: RouteRef | undefined, principal: Principal 
   return { fields };
 }
 
-/**
- * Header names the upstream must not see: the credentials the decision names, and every identity header
- * the decision does not set, so that a client cannot supply one itself (an anonymous call must not arrive
- * with a forged `X-Portcullis-Consumer`). Envoy removes after it sets, so a set name must never be listed.
- */
-function headersToRemove(decision: AllowDecision, identityHeaders: readonly string[]): string[] {
-  const excluded = new Set<string>();
-  for (const [name] of decision.upstreamHeaders) excluded.add(name.toLowerCase());
-  const out: string[] = [];
-  const add = (name: string) => {
-    const lower = name.toLowerCase();
-    if (excluded.has(lower)) return;
-    excluded.add(lower);
-    out.push(lower);
-  };
-  decision.removeHeaders.forEach(add);
-  identityHeaders.forEach(add);
-  return out;
+/** Lower-case (Envoy's header maps are) and without repeats. */
+function headerNames(names: readonly string[]): string[] {
+  return [...new Set(names.map((name) => name.toLowerCase()))];
 }
 
-function allowReply(decision: AllowDecision, identityHeaders: readonly string[]): CheckReply {
-  const remove = headersToRemove(decision, identityHeaders);
+/**
+ * `headers_to_remove` is the core's list: the credential, and every identity header the decision does not
+ * set, so that no client-sent copy (a forged `X-Portcullis-Consumer` on an anonymous call) survives.
+ */
+function allowReply(decision: AllowDecision): CheckReply {
+  const remove = headerNames(decision.removeHeaders);
   const extra: Record<string, string> = decision.shadowDenial === undefined ? {} : { shadow_denial: decision.shadowDenial };
   return {
     kind: 'response',
@@ -84,7 +73,7 @@ function allowReply(decision: AllowDecision, identityHeaders: readonly string[])
   };
 }
 
-function denyReply(decision: DenyDecision): CheckReply {
+function denyReply(decision: DenyDecision, decisionIdHeader: string): CheckReply {
   const entry = catalogEntry(decision.code);
   if (entry.failure) return { kind: 'error', code: entry.grpc, details: `${decision.code}: ${decision.detail}` };
   return {
@@ -94,15 +83,21 @@ function denyReply(decision: DenyDecision): CheckReply {
       denied_response: {
         // envoy.type.v3.StatusCode numbers its values like the HTTP statuses they name
         status: { code: entry.status },
-        headers: [...decision.headers.map(overwrite), overwrite(['content-type', PROBLEM_CONTENT_TYPE])],
-        body: JSON.stringify(problem(decision.code, decision.detail, decision.id)),
+        // the same extra headers the HTTP adapter's denials carry
+        headers: [
+          ...decision.headers.map(overwrite),
+          overwrite(['content-type', PROBLEM_CONTENT_TYPE]),
+          overwrite(['cache-control', 'no-store']),
+          overwrite([decisionIdHeader, decision.id]),
+        ],
+        body: denialBody(decision),
       },
       dynamic_metadata: metadata(decision.id, decision.route, decision.principal, { denial: decision.code }),
     },
   };
 }
 
-/** `identityHeaders`: every configured identity header name, lower-case. */
-export function checkReplyFor(decision: Decision, identityHeaders: readonly string[]): CheckReply {
-  return decision.kind === 'allow' ? allowReply(decision, identityHeaders) : denyReply(decision);
+/** `decisionIdHeader`: the configured identity header name for the decision id, sent on denials too. */
+export function checkReplyFor(decision: Decision, decisionIdHeader: string): CheckReply {
+  return decision.kind === 'allow' ? allowReply(decision) : denyReply(decision, decisionIdHeader);
 }

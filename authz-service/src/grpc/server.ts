@@ -13,7 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import type { DenyDecision } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
-import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames, identityHeaderList } from '../core/identity-headers.js';
+import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../core/identity-headers.js';
 import { normalizeCheckRequest } from './check-request.js';
 import { checkReplyFor } from './check-response.js';
 import type { CheckRequestMessage, CheckResponseMessage } from './ext-authz-messages.js';
@@ -54,7 +54,7 @@ export interface ExtAuthzServerOptions {
   readonly port: number;
   /** Default 0.0.0.0. */
   readonly host?: string;
-  /** Must be the same names the decision core sets; every one it does not set is stripped. */
+  /** The names the decision core uses; the decision id header is also sent on denials. */
   readonly identityHeaders?: IdentityHeaderNames;
   /** How long close() lets calls in flight finish before cutting connections. */
   readonly shutdownGraceMs?: number;
@@ -69,12 +69,9 @@ export interface ExtAuthzServer {
   close(): Promise<void>;
 }
 
-/**
- * A target the router could read two ways is judged like any other bad request.
- * (Built here until the decision core exports its own constructor for denials made before routing.)
- */
+/** A target the router could read two ways is a bad request; built like the HTTP adapter builds its own. */
 function invalidRequestDecision(reason: string): DenyDecision {
-  return { kind: 'deny', id: randomUUID(), code: 'invalid_request', detail: reason, headers: [] };
+  return { kind: 'deny', id: randomUUID(), code: 'invalid_request', detail: `The original request target is invalid: ${reason}`, headers: [] };
 }
 
 function serviceDefinition(pkg: ReturnType<typeof loadGrpcPackage>, name: string): ServiceDefinition {
@@ -87,7 +84,7 @@ function bindAddress(host: string, port: number): string {
 
 export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promise<ExtAuthzServer> {
   const { engine, logger } = options;
-  const identityHeaders = Object.freeze(identityHeaderList(options.identityHeaders ?? DEFAULT_IDENTITY_HEADERS).map((h) => h.toLowerCase()));
+  const decisionIdHeader = (options.identityHeaders ?? DEFAULT_IDENTITY_HEADERS).decisionId;
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
 
   const health = new HealthService([EXT_AUTHZ_SERVICE]);
@@ -103,7 +100,7 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
       }
       pending.then(
         (decision) => {
-          const reply = checkReplyFor(decision, identityHeaders);
+          const reply = checkReplyFor(decision, decisionIdHeader);
           if (reply.kind === 'response') callback(null, reply.response);
           else callback({ code: reply.code, details: reply.details });
         },
