@@ -1,13 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { parse, parseAllDocuments } from 'yaml';
 import { compileState } from '../../../authz-service/src/state/compile.js';
 import { type StateInput, StateSchema, type StateSpec } from '../../../authz-service/src/state/schema.js';
 import { identityHeaderList } from '../../../authz-service/src/core/identity-headers.js';
-import { exampleIsCurrent, sampleState } from '../../../test/harness/gateway-examples.js';
+import { exampleIsCurrent, gatewayConfigPath, sampleState } from '../../../test/harness/gateway-examples.js';
 import { sharedSchemaValidator } from '../../../test/harness/shared-schemas.js';
 import { gatewaySettings } from './settings.js';
 import {
   FORWARD_AUTH_KEEP_CREDENTIALS_MIDDLEWARE,
   FORWARD_AUTH_MIDDLEWARE,
+  forwardAuthMiddleware,
   renderTraefikConfig,
   type TraefikDynamicConfig,
   traefikRule,
@@ -184,5 +187,41 @@ describe('renderTraefikConfig', () => {
     expectValid(document);
     const rendered = `${JSON.stringify(document, null, 2)}\n`;
     expect(exampleIsCurrent('traefik/dynamic.example.json', rendered), 'gateway-config/traefik/dynamic.example.json is stale').to.equal(true);
+  });
+
+});
+
+describe('gateway-config/traefik examples', () => {
+  const read = (file: string) => readFileSync(gatewayConfigPath(`traefik/${file}`), 'utf8');
+  const chatRule = () => traefikRule(sampleState().services.find((s) => s.name === 'chat')!.match);
+
+  it('static configuration polls the control plane with an authentication header', () => {
+    const config = parse(read('traefik.yml')) as { providers: { http: { endpoint: string; headers: Record<string, string> } } };
+    expect(config.providers.http.endpoint).to.match(/\/v1\/gateway\/traefik$/);
+    expect(config.providers.http.headers).to.have.property('Authorization');
+  });
+
+  it('docker labels declare the forwardAuth middleware exactly as the renderer does', () => {
+    const compose = parse(read('docker-labels.compose.yml')) as { services: Record<string, { labels?: string[] }> };
+    const labels = new Map(compose.services['chat']!.labels!.map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const prefix = `traefik.http.middlewares.${FORWARD_AUTH_MIDDLEWARE}.forwardAuth.`;
+    const declared = {
+      address: labels.get(`${prefix}address`),
+      trustForwardHeader: labels.get(`${prefix}trustForwardHeader`) === 'true',
+      authResponseHeaders: labels.get(`${prefix}authResponseHeaders`)?.split(','),
+    };
+    expect(declared).to.deep.equal(forwardAuthMiddleware(gatewaySettings({ authzHttpUrl: 'http://authz-service:8181' }), true).forwardAuth);
+    expect(labels.get('traefik.http.routers.chat.rule')).to.equal(chatRule());
+  });
+
+  it('the Kubernetes Middleware CRD carries the rendered forwardAuth block, and the IngressRoute the rendered rule', () => {
+    const [middleware, ingressRoute] = parseAllDocuments(read('kubernetes-middleware.yaml')).map((d) => d.toJS()) as any[];
+    expect(middleware.kind).to.equal('Middleware');
+    expect(middleware.spec.forwardAuth).to.deep.equal(
+      forwardAuthMiddleware(gatewaySettings({ authzHttpUrl: 'http://portcullis-authz.portcullis.svc.cluster.local:8181' }), true).forwardAuth,
+    );
+    expect(ingressRoute.kind).to.equal('IngressRoute');
+    expect(ingressRoute.spec.routes[0].match).to.equal(chatRule());
+    expect(ingressRoute.spec.routes[0].middlewares).to.deep.equal([{ name: middleware.metadata.name }]);
   });
 });

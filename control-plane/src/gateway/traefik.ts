@@ -98,7 +98,7 @@ const matchKey = (service: ServiceSpec): MatchKey => ({
  * needs no case-insensitive regex for configurable names. What Traefik cannot do: strip a credential from
  * the query string (`query_key`), or show RateLimit headers to the client on an allow.
  */
-function forwardAuth(settings: GatewaySettings, stripCredentials: boolean): TraefikForwardAuth {
+export function forwardAuthMiddleware(settings: GatewaySettings, stripCredentials: boolean): TraefikForwardAuth {
   const names = [...identityHeaderList(settings.identityHeaders), ...(stripCredentials ? settings.credentialHeaders : [])];
   return {
     forwardAuth: {
@@ -113,12 +113,12 @@ function forwardAuth(settings: GatewaySettings, stripCredentials: boolean): Trae
 export function renderTraefikConfig(state: StateSpec, settings: GatewaySettings): TraefikDynamicConfig {
   const routers: Record<string, TraefikRouter> = {};
   const services: Record<string, TraefikService> = {};
-  const middlewares: Record<string, TraefikForwardAuth> = { [FORWARD_AUTH_MIDDLEWARE]: forwardAuth(settings, true) };
+  const middlewares: Record<string, TraefikForwardAuth> = { [FORWARD_AUTH_MIDDLEWARE]: forwardAuthMiddleware(settings, true) };
   const ordered = [...state.services].sort((a, b) => compareMatchOrder(matchKey(a), matchKey(b)) || a.name.localeCompare(b.name));
   for (const service of ordered) {
     const name = resourceName(service.name);
     const middleware = service.forward_credentials ? FORWARD_AUTH_KEEP_CREDENTIALS_MIDDLEWARE : FORWARD_AUTH_MIDDLEWARE;
-    if (service.forward_credentials) middlewares[FORWARD_AUTH_KEEP_CREDENTIALS_MIDDLEWARE] ??= forwardAuth(settings, false);
+    if (service.forward_credentials) middlewares[FORWARD_AUTH_KEEP_CREDENTIALS_MIDDLEWARE] ??= forwardAuthMiddleware(settings, false);
     routers[name] = {
       rule: traefikRule(service.match),
       service: name,
