@@ -147,6 +147,8 @@ describe('ext_authz gRPC server over the decision core (real client, official pr
   let client: ExtAuthzClient;
   /** A second server whose rate-limit store (Redis on a port nothing listens on) is down. */
   let storeDown: { server: ExtAuthzServer; client: ExtAuthzClient; limiter: RedisRateLimiter };
+  /** Denials the adapter made itself, reported to its observer. */
+  const observed: { request: { adapter: string; clientIp: string }; decision: Decision }[] = [];
   const statusNumbers = statusCodeNumbers();
 
   before(async () => {
@@ -154,7 +156,8 @@ describe('ext_authz gRPC server over the decision core (real client, official pr
     const state = compiled(idp);
     const resolvers = [new ApiKeyResolver({ hasher }), new JwtResolver({ fetchTimeoutMs: 1_000 })];
     engine = new RecordingEngine(new PipelineEngine({ state: () => state, resolvers, limiter: new MemoryRateLimiter() }));
-    server = await startExtAuthzServer({ engine, port: 0, host: '127.0.0.1' });
+    const observer = { observe: (request: { adapter: string; clientIp: string }, decision: Decision) => observed.push({ request, decision }) };
+    server = await startExtAuthzServer({ engine, port: 0, host: '127.0.0.1', observer });
     client = createExtAuthzClient(`127.0.0.1:${server.port}`);
 
     const limiter = new RedisRateLimiter({ client: createRedisClient(`redis://127.0.0.1:${await freePort()}`, { reconnectMaxDelayMs: 50 }) });
@@ -287,6 +290,9 @@ describe('ext_authz gRPC server over the decision core (real client, official pr
     const before = engine.seen.length;
     const response = await client.check(checkRequest({ path: '/v1/../../etc/passwd', headers: bearer(keyOk.key) }));
     expect(engine.seen.length).to.equal(before);
+    expect(observed).to.have.length(1);
+    expect(observed[0]!.request).to.include({ adapter: 'ext_authz', clientIp: '203.0.113.9' });
+    expect(observed[0]!.decision).to.include({ code: 'invalid_request' });
     expect(response.status.code).to.equal(GrpcStatus.INVALID_ARGUMENT);
     expect(statusNumbers.get(response.denied_response!.status.code)).to.equal(400);
     expect(JSON.parse(response.denied_response!.body)).to.include({ code: 'invalid_request', status: 400 });

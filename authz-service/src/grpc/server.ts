@@ -11,7 +11,7 @@ import {
   type ServiceDefinition,
   status as GrpcStatus,
 } from '@grpc/grpc-js';
-import type { DenyDecision } from '../core/decision.js';
+import type { Decision, DenyDecision } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../core/identity-headers.js';
 import { normalizeCheckRequest } from './check-request.js';
@@ -44,8 +44,22 @@ const SERVER_OPTIONS = Object.freeze({
   'grpc.max_connection_age_grace_ms': 30_000,
 });
 
+/** pino-compatible. */
 export interface ExtAuthzLogger {
   error(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * Told about the denials this adapter makes before the engine runs (a target it cannot normalise), so they
+ * are counted like the engine's own; the engine's decisions are observed by wrapping the engine.
+ * Structurally the decision observer's `observe`.
+ */
+export interface AdapterDenialObserver {
+  observe(
+    request: { readonly adapter: 'ext_authz'; readonly method: string; readonly host: string; readonly path: string; readonly clientIp: string },
+    decision: Decision,
+    seconds: number,
+  ): void;
 }
 
 export interface ExtAuthzServerOptions {
@@ -59,6 +73,7 @@ export interface ExtAuthzServerOptions {
   /** How long close() lets calls in flight finish before cutting connections. */
   readonly shutdownGraceMs?: number;
   readonly logger?: ExtAuthzLogger;
+  readonly observer?: AdapterDenialObserver;
 }
 
 export interface ExtAuthzServer {
@@ -83,7 +98,7 @@ function bindAddress(host: string, port: number): string {
 }
 
 export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promise<ExtAuthzServer> {
-  const { engine, logger } = options;
+  const { engine, logger, observer } = options;
   const decisionIdHeader = (options.identityHeaders ?? DEFAULT_IDENTITY_HEADERS).decisionId;
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
 
@@ -92,9 +107,16 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
   server.addService(serviceDefinition(loadGrpcPackage(loadExtAuthzDefinition()), EXT_AUTHZ_SERVICE), {
     Check(call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: sendUnaryData<CheckResponseMessage>) {
       const mapped = normalizeCheckRequest(call.request);
-      let pending;
+      let pending: Promise<Decision>;
       try {
-        pending = mapped.ok ? engine.decide(mapped.request) : Promise.resolve(invalidRequestDecision(mapped.reason));
+        if (mapped.ok) pending = engine.decide(mapped.request);
+        else {
+          const denial = invalidRequestDecision(mapped.reason);
+          const attributes = call.request.attributes;
+          const summary = { adapter: 'ext_authz', method: attributes?.request?.http?.method ?? '', host: '', path: '' } as const;
+          observer?.observe({ ...summary, clientIp: attributes?.source?.address?.socket_address?.address ?? '' }, denial, 0);
+          pending = Promise.resolve(denial);
+        }
       } catch (error) {
         pending = Promise.reject(error);
       }
