@@ -5,6 +5,9 @@
  */
 const DIGEST = /@sha256:[0-9a-f]{64}$/;
 const EXACT_VERSION_TAG = /^v?\d+\.\d+\.\d+(?:[-+._][0-9A-Za-z.-]+)?$/;
+/** Since PostgreSQL 10, MAJOR.MINOR is a complete release number (16.10 is one exact release). */
+const TWO_PART_RELEASES = new Set(['postgres', 'library/postgres', 'docker.io/library/postgres']);
+const EXACT_TWO_PART_TAG = /^\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/;
 
 export interface ImageRef {
   readonly name: string;
@@ -26,10 +29,11 @@ export function parseImageRef(ref: string): ImageRef {
 
 /** Why `ref` is not pinned, or undefined when it is. */
 export function unpinnedReason(ref: string): string | undefined {
-  const { tag, digest } = parseImageRef(ref);
+  const { name, tag, digest } = parseImageRef(ref);
   if (digest !== undefined) return DIGEST.test(`@${digest}`) ? undefined : `${ref}: malformed digest`;
   if (tag === undefined) return `${ref}: no tag (means latest)`;
   if (tag === 'latest') return `${ref}: latest`;
+  if (TWO_PART_RELEASES.has(name) && EXACT_TWO_PART_TAG.test(tag)) return undefined;
   if (!EXACT_VERSION_TAG.test(tag)) return `${ref}: tag "${tag}" is not an exact version`;
   return undefined;
 }
