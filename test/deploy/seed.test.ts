@@ -39,7 +39,8 @@ async function recordingControlPlane(statusFor: (path: string, body: unknown) =>
     if (req.url === '/readyz') {
       readyChecks++;
       res.statusCode = readyChecks > readyAfter ? 200 : 503;
-      return res.end();
+      res.end();
+      return;
     }
     const text = await bodyOf(req);
     const body: unknown = JSON.parse(text);
