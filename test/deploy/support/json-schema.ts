@@ -13,15 +13,16 @@ const addFormats: FormatsPlugin =
 
 const DRAFT_07 = /^https?:\/\/json-schema\.org\/draft-07\/schema#?$/;
 
-export function compileSchema(schema: unknown): ValidateFunction {
+export function compileSchema(schema: unknown, options: { strict?: boolean } = {}): ValidateFunction {
   if (!isObject(schema)) throw new TypeError('a JSON Schema must be an object');
   const declared = schema['$schema'];
   if (declared !== undefined && (typeof declared !== 'string' || !DRAFT_07.test(declared))) {
     throw new Error(`unsupported meta-schema ${String(declared)}`);
   }
   const { $schema: _ignored, ...body } = schema;
-  // strict: false because vendored schemas use annotations ajv does not know (e.g. "deprecated").
-  const ajv = new Ajv({ allErrors: true, strict: false });
+  // Vendored schemas use annotations ajv does not know (e.g. "deprecated"); our own are held to strict mode,
+  // which refuses misspelt keywords that would otherwise silently check nothing.
+  const ajv = new Ajv({ allErrors: true, strict: options.strict ?? false, allowUnionTypes: true });
   addFormats(ajv);
   return ajv.compile(body);
 }
