@@ -12,7 +12,9 @@ import {
   blockProblems,
   CHART_DIR,
   chartTemplates,
+  definedKeys,
   definedNames,
+  duplicateMappingKeys,
   includedNames,
   leafPaths,
   skeleton,
@@ -144,6 +146,30 @@ describe('deploy: Helm chart', () => {
       for (const t of templates) {
         expect(blockProblems(t.text), t.name).to.deep.equal([]);
         for (const name of includedNames(t.text)) expect(defined.has(name), `${t.name} includes ${name}`).to.equal(true);
+      }
+    });
+
+    it('never give one mapping the same key twice (literal keys and helpers’ keys together)', () => {
+      const helperKeys = definedKeys(templates);
+      expect(helperKeys.get('portcullis.selectorLabels'), 'the scanner reads helper keys').to.include('app.kubernetes.io/component');
+      for (const t of manifests) expect(duplicateMappingKeys(t.text, helperKeys), t.name).to.deep.equal([]);
+      const doubled = '    labels:\n      {{- include "portcullis.labels" . | nindent 6 }}\n      {{- include "portcullis.selectorLabels" (dict) | nindent 6 }}\n';
+      expect(duplicateMappingKeys(doubled, helperKeys), 'it would catch labels + selector labels').to.include('app.kubernetes.io/name');
+    });
+
+    it('label pods with everything their selector matches, so Deployments and Services find them', () => {
+      const helperKeys = definedKeys(templates);
+      const selectorKeys = helperKeys.get('portcullis.selectorLabels')!;
+      for (const [name, component] of [['authz-deployment.yaml', 'authz-service'], ['controlplane-deployment.yaml', 'control-plane']]) {
+        const text = templateText(name!);
+        expect(text).to.include(`(dict "root" . "component" "${component}")`);
+        const podLabels = /template:\n {4}metadata:\n {6}labels:\n((?: {8}.*\n)+)/.exec(text)?.[1] ?? '';
+        const keys = [
+          ...[...podLabels.matchAll(/include "([^"]+)"/g)].flatMap((m) => helperKeys.get(m[1]!) ?? []),
+          ...[...podLabels.matchAll(/^ {8}([A-Za-z0-9./_-]+): (\S+)$/gm)].map((m) => m[1]!),
+        ];
+        expect(keys, name).to.include.members(selectorKeys);
+        expect(podLabels, name).to.include(`app.kubernetes.io/component: ${component}`);
       }
     });
 

@@ -83,3 +83,51 @@ export function leafPaths(value: unknown, prefix: string[] = []): string[][] {
   if (!isObject(value) || Object.keys(value).length === 0) return [prefix];
   return Object.entries(value).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
 }
+
+/** Top-level keys a `define` emits (lines at column 0 of its body that look like `key:`). */
+export function definedKeys(templates: readonly Template[]): Map<string, string[]> {
+  const keys = new Map<string, string[]>();
+  for (const t of templates) {
+    for (const m of t.text.matchAll(/\{\{-?\s*define\s+"([^"]+)"\s*-?\}\}([\s\S]*?)\{\{-?\s*end\s*-?\}\}/g)) {
+      keys.set(m[1]!, [...m[2]!.matchAll(/^([A-Za-z0-9./_-]+):/gm)].map((k) => k[1]!));
+    }
+  }
+  return keys;
+}
+
+/**
+ * Keys that one mapping would receive twice: consecutive lines at one indentation that are either literal
+ * `key:` lines or `include "x" … | nindent N` of a helper whose top-level keys are known. A duplicate label
+ * key makes the API server's YAML decoder refuse the whole manifest.
+ */
+export function duplicateMappingKeys(text: string, helperKeys: ReadonlyMap<string, string[]>): string[] {
+  const problems: string[] = [];
+  let group: { indent: number; keys: string[] } | undefined;
+  const flush = () => {
+    if (group) {
+      const seen = new Set<string>();
+      for (const k of group.keys) {
+        if (seen.has(k)) problems.push(k);
+        seen.add(k);
+      }
+    }
+    group = undefined;
+  };
+  for (const line of text.split('\n')) {
+    const include = /^\s*\{\{-?\s*include\s+"([^"]+)"[^}]*\|\s*nindent\s+(\d+)\s*\}\}\s*$/.exec(line);
+    const literal = /^( *)([A-Za-z0-9./_-]+):/.exec(line);
+    const indent = include ? Number(include[2]) : literal ? literal[1]!.length : undefined;
+    const keys = include ? (helperKeys.get(include[1]!) ?? []) : literal ? [literal[2]!] : undefined;
+    if (indent === undefined || keys === undefined) {
+      flush();
+      continue;
+    }
+    if (!group || group.indent !== indent) {
+      flush();
+      group = { indent, keys: [] };
+    }
+    group.keys.push(...keys);
+  }
+  flush();
+  return problems;
+}
