@@ -1,13 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { StateSchema, type StateSpec } from '../../authz-service/src/state/schema.js';
-
-const GATEWAY_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'gateway-config');
+import { repoPath } from '../deploy/support/files.js';
 
 export function gatewayConfigPath(relative: string): string {
-  return path.join(GATEWAY_CONFIG, relative);
+  return repoPath('gateway-config', relative);
 }
 
 /** gateway-config/sample-state.yaml, the state every gateway example is rendered from. */
