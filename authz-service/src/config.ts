@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from './core/identity-headers.js';
 import { checkCidr, DEFAULT_TRUSTED_PROXIES } from './http/trusted-proxies.js';
 import { Secret } from './core/secret.js';
+import { type ExtAuthzConfig, extAuthzConfigFromEnv } from './grpc/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -30,6 +31,8 @@ export interface AuthzConfig {
   readonly maxHeaderBytes: number;
   /** How long shutdown waits for in-flight requests before closing connections. */
   readonly shutdownGraceMs: number;
+  /** The Envoy ext_authz gRPC listener (PORTCULLIS_EXT_AUTHZ_PORT / _HOST, see grpc/config.ts). */
+  readonly extAuthz: ExtAuthzConfig;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -183,7 +186,10 @@ export function parseAuthzConfig(env: Env): ConfigResult {
   const maxHeaderBytes = field(ENV.maxHeaderBytes, integer(1024, 1024 * 1024), env[ENV.maxHeaderBytes], 16 * 1024);
   const shutdownGraceMs = field(ENV.shutdownGraceMs, integer(0, 600_000), env[ENV.shutdownGraceMs], 10_000);
 
-  if (errors.length > 0) return { ok: false, errors };
+  const extAuthz = extAuthzConfigFromEnv(env);
+  if (!extAuthz.ok) errors.push(...extAuthz.errors);
+
+  if (errors.length > 0 || !extAuthz.ok) return { ok: false, errors };
   return {
     ok: true,
     config: Object.freeze({
@@ -198,6 +204,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
       allowLogSampleRate,
       maxHeaderBytes,
       shutdownGraceMs,
+      extAuthz: extAuthz.config,
     }),
   };
 }

@@ -5,7 +5,8 @@ import { stringify } from 'yaml';
 import { sampleState, startTestAuthz, writeStateFile } from '../../test/harness/authz.js';
 import { send } from '../../test/harness/http.js';
 import { TestIssuer } from '../../test/harness/oidc.js';
-import { waitFor } from '../../test/harness/ports.js';
+import { freePort, waitFor } from '../../test/harness/ports.js';
+import { createExtAuthzClient } from './grpc/client.js';
 import { AuthzStartupError, type AuthzServiceHandles } from './main.js';
 
 /** Traefik-style call: the original request travels in X-Forwarded-* headers. */
@@ -74,6 +75,32 @@ describe('startAuthzService', function () {
     expect(metrics).to.match(/portcullis_authz_jwks_fetches_total\{outcome="ok"\} [1-9]/);
     const forged = await traefik(service.httpAddress.port, '/llm/v1/chat', { authorization: `Bearer ${token.slice(0, -4)}AAAA` });
     expect(forged.status).to.equal(401);
+  });
+
+  it('serves Envoy ext_authz over gRPC from the same engine, state and metrics', async () => {
+    const { state, keys } = sampleState();
+    const grpcPort = await freePort();
+    service = await startTestAuthz({ PORTCULLIS_STATE_FILE: writeStateFile(state), PORTCULLIS_EXT_AUTHZ_PORT: String(grpcPort), PORTCULLIS_EXT_AUTHZ_HOST: '127.0.0.1' });
+    expect(service.extAuthz?.port).to.equal(grpcPort);
+    const client = createExtAuthzClient(`127.0.0.1:${grpcPort}`);
+    try {
+      const http = (headers: Record<string, string>) => ({
+        attributes: {
+          source: { address: { socket_address: { address: '203.0.113.9', port_value: 5000 } } },
+          request: { http: { method: 'POST', path: '/llm/v1/chat', host: 'api.example.com', scheme: 'https', headers: { ':path': '/llm/v1/chat', ':method': 'POST', ':authority': 'api.example.com', ...headers } } },
+        },
+      });
+      const ok = await client.check(http({ 'x-api-key': keys.alice }));
+      expect(ok.status.code).to.equal(0);
+      expect(ok.ok_response?.headers.find((h) => h.header.key === 'X-Portcullis-Consumer')?.header.value).to.equal('alice');
+      const denied = await client.check(http({}));
+      expect(denied.denied_response?.status.code).to.equal('Unauthorized');
+    } finally {
+      client.close();
+    }
+    const metrics = (await send(service.httpAddress.port, { path: '/metrics' })).body;
+    expect(metrics).to.contain('outcome="allow",reason="ok",adapter="ext_authz",service="llm"} 1');
+    expect(metrics).to.contain('outcome="deny",reason="missing_credential",adapter="ext_authz",service="llm"} 1');
   });
 
   it('reloads the state file on change and keeps the previous state when a reload is invalid', async () => {

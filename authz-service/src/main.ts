@@ -1,6 +1,6 @@
 /**
  * Composition root of the authz-service: config → state source → credential resolvers → rate limiter(s) →
- * decision engine → HTTP adapter → metrics and logs. Everything is built and wired here, once; the modules
+ * decision engine → HTTP adapter (Traefik, nginx) and ext_authz gRPC adapter (Envoy) → metrics and logs. Everything is built and wired here, once; the modules
  * themselves know only their interfaces.
  *
  * `startAuthzService(config)` returns handles so tests run the real service in-process; running this file
@@ -16,6 +16,7 @@ import { KeyHasher } from './credentials/api-key/format.js';
 import { ApiKeyResolver } from './credentials/api-key/resolver.js';
 import { JwtResolver } from './credentials/jwt/index.js';
 import type { CredentialResolver } from './credentials/resolver.js';
+import { type ExtAuthzServer, startExtAuthzServer } from './grpc/server.js';
 import { AuthzHttpServer } from './http/server.js';
 import { TrustedProxies } from './http/trusted-proxies.js';
 import type { RateLimiter } from './limits/limiter.js';
@@ -45,6 +46,8 @@ export interface AuthzServiceHandles {
   /** Where the HTTP adapter listens (port 0 in the config picks a free one). */
   readonly httpAddress: AddressInfo;
   readonly http: AuthzHttpServer;
+  /** The Envoy ext_authz server; undefined when PORTCULLIS_EXT_AUTHZ_PORT=off. */
+  readonly extAuthz?: ExtAuthzServer;
   /** The decision engine as the adapters see it (counted, timed, logged). */
   readonly engine: DecisionEngine;
   readonly store: StateStore;
@@ -196,7 +199,23 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
     });
     const httpAddress = await http.listen(config.port, config.host);
     closers.push(() => http.close(config.shutdownGraceMs));
-    logger.info({ address: httpAddress.address, port: httpAddress.port, limiter: limiter.kind, state_file: config.stateFile }, 'authz-service listening');
+    let extAuthz: ExtAuthzServer | undefined;
+    if (config.extAuthz.enabled) {
+      extAuthz = await startExtAuthzServer({
+        engine,
+        port: config.extAuthz.port,
+        host: config.extAuthz.host,
+        identityHeaders: config.identityHeaders,
+        shutdownGraceMs: config.shutdownGraceMs,
+        logger,
+        observer,
+      });
+      closers.push(() => extAuthz!.close());
+    }
+    logger.info(
+      { http: `${httpAddress.address}:${httpAddress.port}`, ext_authz: extAuthz ? extAuthz.port : 'off', limiter: limiter.kind, state_file: config.stateFile },
+      'authz-service listening',
+    );
 
     if (options.reloadOnSighup && source) {
       const onHup = () => void source!.reload();
@@ -209,6 +228,7 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       config,
       httpAddress,
       http,
+      ...(extAuthz ? { extAuthz } : {}),
       engine,
       store,
       metrics,

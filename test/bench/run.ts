@@ -151,6 +151,7 @@ async function main(): Promise<void> {
     PORTCULLIS_STATE_FILE: stateFile,
     PORTCULLIS_KEY_PEPPER: TEST_PEPPER,
     PORTCULLIS_LOG_LEVEL: 'info',
+    PORTCULLIS_EXT_AUTHZ_PORT: 'off',
     ...extra,
   });
   const authzPort = await freePort();

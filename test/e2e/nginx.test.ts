@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { renderNginxConfig } from '../../control-plane/src/gateway/nginx.js';
+import { gatewaySettings } from '../../control-plane/src/gateway/settings.js';
 import { DEFAULT_IDENTITY_HEADERS } from '../../authz-service/src/core/identity-headers.js';
 import type { AuthzServiceHandles } from '../../authz-service/src/main.js';
 import { StateSchema } from '../../authz-service/src/state/schema.js';
@@ -30,16 +31,10 @@ describe('e2e: client → real nginx (rendered config) → authz-service → ups
     keys = sample.keys;
     authz = await startTestAuthz({ PORTCULLIS_STATE_FILE: writeStateFile(sample.state), PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32' });
     port = await freePort();
-    const services = StateSchema.parse(sample.state).services;
-    const site = {
-      services,
-      authzAddress: `127.0.0.1:${authz.httpAddress.port}`,
-      identityHeaders: DEFAULT_IDENTITY_HEADERS,
-      listenPort: port,
-      listenAddress: '127.0.0.1',
-      upstreams: Object.fromEntries(services.map((s) => [s.name, [`127.0.0.1:${upstream.port}`]])),
-    };
-    nginx = await NginxProcess.start((prefix) => renderNginxConfig(site, nginxMainOptions(prefix)), port);
+    const spec = StateSchema.parse(sample.state);
+    const settings = gatewaySettings({ authzHttpUrl: `http://127.0.0.1:${authz.httpAddress.port}`, identityHeaders: DEFAULT_IDENTITY_HEADERS, listen: { host: '127.0.0.1', port } });
+    const options = { upstreams: Object.fromEntries(spec.services.map((s) => [s.name, [`127.0.0.1:${upstream.port}`]])) };
+    nginx = await NginxProcess.start((prefix) => renderNginxConfig(spec, settings, nginxMainOptions(prefix), options), port);
   });
   after(async () => {
     await nginx?.stop();

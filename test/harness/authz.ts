@@ -90,6 +90,8 @@ export function testConfig(env: Record<string, string> = {}): AuthzConfig {
     PORTCULLIS_KEY_PEPPER: TEST_PEPPER,
     PORTCULLIS_LOG_LEVEL: 'silent',
     PORTCULLIS_SHUTDOWN_GRACE_MS: '500',
+    // tests never bind fixed ports: gRPC only when a test passes a free one
+    PORTCULLIS_EXT_AUTHZ_PORT: 'off',
     ...env,
   });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));

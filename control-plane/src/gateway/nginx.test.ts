@@ -14,6 +14,7 @@ import { NginxProcess, nginxMainOptions } from '../../../test/harness/nginx.js';
 import { freePort } from '../../../test/harness/ports.js';
 import { type SampleUpstream, startSampleUpstream } from '../../../test/harness/upstream.js';
 import { renderNginxConfig, renderNginxSite } from './nginx.js';
+import { gatewaySettings } from './settings.js';
 
 const services = (input: StateInput['services']) => StateSchema.parse({ services: input }).services;
 
@@ -33,19 +34,21 @@ function blocks(text: string): Map<string, string[]> {
 }
 
 describe('renderNginxSite', () => {
-  const base = { authzAddress: '127.0.0.1:8181', identityHeaders: DEFAULT_IDENTITY_HEADERS, listenPort: 8080 };
+  const settings = gatewaySettings({ authzHttpUrl: 'http://127.0.0.1:8181', listen: { host: '0.0.0.0', port: 8080 } });
 
   it('sends each request to the service the decision core would pick', () => {
-    const text = renderNginxSite({
-      ...base,
-      services: services([
-        { name: 'any-v1', upstream_urls: ['http://10.0.0.1'], match: { path_prefix: '/v1' } },
-        { name: 'any-v1-chat', upstream_urls: ['http://10.0.0.2'], match: { path_prefix: '/v1/chat' } },
-        { name: 'exact', upstream_urls: ['http://10.0.0.3'], match: { host: 'api.example.com', path_prefix: '/v1/chat/x' } },
-        { name: 'wild', upstream_urls: ['http://10.0.0.4'], match: { host: '*.example.com', path_prefix: '/v1' } },
-        { name: 'root', upstream_urls: ['http://10.0.0.5'], match: { host: 'root.example.com' } },
-      ]),
-    });
+    const text = renderNginxSite(
+      {
+        services: services([
+          { name: 'any-v1', upstream_urls: ['http://10.0.0.1'], match: { path_prefix: '/v1' } },
+          { name: 'any-v1-chat', upstream_urls: ['http://10.0.0.2'], match: { path_prefix: '/v1/chat' } },
+          { name: 'exact', upstream_urls: ['http://10.0.0.3'], match: { host: 'api.example.com', path_prefix: '/v1/chat/x' } },
+          { name: 'wild', upstream_urls: ['http://10.0.0.4'], match: { host: '*.example.com', path_prefix: '/v1' } },
+          { name: 'root', upstream_urls: ['http://10.0.0.5'], match: { host: 'root.example.com' } },
+        ]),
+      },
+      settings,
+    );
     const b = blocks(text);
     expect([...b.keys()]).to.deep.equal(['_', 'api.example.com', 'root.example.com', '*.example.com']);
     // no host: host-less services only, longest prefix wins in nginx just as in the core
@@ -58,18 +61,20 @@ describe('renderNginxSite', () => {
   });
 
   it('overwrites identity headers, strips credentials unless forwarded, and keeps auth subrequests lean', () => {
-    const text = renderNginxSite({
-      ...base,
-      services: services([
-        { name: 'strip', upstream_urls: ['http://10.0.0.1:9000'], match: { path_prefix: '/a' } },
-        { name: 'keep', upstream_urls: ['https://models.internal'], match: { path_prefix: '/b' }, forward_credentials: true },
-      ]),
-      upstreams: { strip: ['127.0.0.1:1234'] },
-    });
+    const text = renderNginxSite(
+      {
+        services: services([
+          { name: 'strip', upstream_urls: ['http://10.0.0.1:9000'], match: { path_prefix: '/a' } },
+          { name: 'keep', upstream_urls: ['https://models.internal'], match: { path_prefix: '/b' }, forward_credentials: true },
+        ]),
+      },
+      settings,
+      { upstreams: { strip: ['127.0.0.1:1234'] } },
+    );
     const location = (svc: string) => text.slice(text.indexOf(`# service ${svc}`), text.indexOf('proxy_pass', text.indexOf(`# service ${svc}`)));
     for (const header of Object.values(DEFAULT_IDENTITY_HEADERS)) expect(location('strip')).to.contain(`proxy_set_header ${header} $pc_`);
     expect(location('strip')).to.contain('proxy_set_header Authorization "";');
-    expect(location('strip')).to.contain('proxy_set_header X-API-Key "";');
+    expect(location('strip')).to.contain('proxy_set_header X-Api-Key "";');
     expect(location('keep')).not.to.contain('proxy_set_header Authorization');
     expect(text).to.contain('upstream portcullis_svc_strip {\n  server 127.0.0.1:1234;');
     expect(text).to.contain('upstream portcullis_svc_keep {\n  server models.internal:443;');
@@ -81,7 +86,7 @@ describe('renderNginxSite', () => {
   });
 
   it('refuses identity header names nginx cannot address', () => {
-    expect(() => renderNginxSite({ ...base, identityHeaders: { ...DEFAULT_IDENTITY_HEADERS, subject: 'X.User' }, services: [] })).to.throw(RangeError);
+    expect(() => renderNginxSite({ services: [] }, gatewaySettings({ identityHeaders: { ...DEFAULT_IDENTITY_HEADERS, subject: 'X.User' } }))).to.throw(RangeError);
   });
 });
 
@@ -149,15 +154,10 @@ describe('rendered nginx config on real nginx', function () {
     });
     const authzPort = (await authz.listen(0, '127.0.0.1')).port;
     nginxPort = await freePort();
-    const site = {
-      services: services([{ name: 'llm', upstream_urls: ['http://upstream.invalid'], match: { path_prefix: '/llm' } }]),
-      authzAddress: `127.0.0.1:${authzPort}`,
-      identityHeaders: DEFAULT_IDENTITY_HEADERS,
-      listenPort: nginxPort,
-      listenAddress: '127.0.0.1',
-      upstreams: { llm: [`127.0.0.1:${upstream.port}`] },
-    };
-    nginx = await NginxProcess.start((prefix) => renderNginxConfig(site, nginxMainOptions(prefix)), nginxPort);
+    const state = { services: services([{ name: 'llm', upstream_urls: ['http://upstream.invalid'], match: { path_prefix: '/llm' } }]) };
+    const settings = gatewaySettings({ authzHttpUrl: `http://127.0.0.1:${authzPort}`, listen: { host: '127.0.0.1', port: nginxPort } });
+    const options = { upstreams: { llm: [`127.0.0.1:${upstream.port}`] } };
+    nginx = await NginxProcess.start((prefix) => renderNginxConfig(state, settings, nginxMainOptions(prefix), options), nginxPort);
   });
   after(async () => {
     await nginx?.stop();

@@ -19,23 +19,16 @@
 import type { IdentityHeaderNames } from '../../../authz-service/src/core/identity-headers.js';
 import { ERROR_CATALOG, type ErrorCode, PROBLEM_TYPE_BASE } from '../../../authz-service/src/core/errors.js';
 import { ERROR_CODE_HEADER, FORWARD_AUTH_PATH, RATE_LIMIT_HEADERS } from '../../../authz-service/src/http/wire.js';
-import { pathHasPrefix } from '../../../authz-service/src/state/compile.js';
-import type { ServiceSpec } from '../../../authz-service/src/state/schema.js';
+import { compareMatchOrder, hostMatches, type MatchKey, pathHasPrefix } from '../../../authz-service/src/state/compile.js';
+import type { ServiceSpec, StateSpec } from '../../../authz-service/src/state/schema.js';
+import { authzEndpoint, type GatewaySettings, upstreamOrigin } from './settings.js';
 
 export interface NginxSiteOptions {
-  /** Services of the state (parsed, defaults applied). */
-  readonly services: readonly ServiceSpec[];
-  /** host:port of the authz-service's HTTP adapter. */
-  readonly authzAddress: string;
-  readonly identityHeaders: IdentityHeaderNames;
-  readonly listenPort: number;
-  /** Address to listen on; default every address. */
-  readonly listenAddress?: string;
   /** Per service name, upstream host:port list replacing the service's upstream_urls (tests, overlays). */
   readonly upstreams?: Readonly<Record<string, readonly string[]>>;
-  /** Idle keep-alive connections nginx keeps to the authz-service per worker. */
+  /** Idle keep-alive connections nginx keeps to the authz-service per worker. Default 64. */
   readonly authzKeepalive?: number;
-  /** Largest request body nginx accepts (prompts and uploads can be large); nginx syntax, e.g. "32m". */
+  /** Largest request body nginx accepts (prompts and uploads can be large); nginx syntax. Default "32m". */
   readonly clientMaxBodySize?: string;
 }
 
@@ -68,42 +61,28 @@ function problemBody(status: number, code: string, title: string, withInstance: 
   return `'{"type":"${PROBLEM_TYPE_BASE}${code}","title":"${title}","status":${status},"code":"${code}"${instance}}'`;
 }
 
-interface Candidate {
+interface Candidate extends MatchKey {
   readonly service: ServiceSpec;
-  readonly host?: string;
-  readonly prefix: string;
-  readonly rank: number;
-}
-
-/** Same order as the decision core (state/compile.ts): exact host, longer wildcard, no host; then longest prefix. */
-function hostRank(host: string | undefined): number {
-  if (host === undefined) return 0;
-  return host.startsWith('*.') ? host.length : 100_000;
-}
-
-function wildcardCovers(pattern: string, name: string): boolean {
-  // "*.example.com" covers "api.example.com" and "*.eu.example.com"
-  const suffix = pattern.slice(1);
-  const bare = name.startsWith('*.') ? name.slice(1) : `.${name}`;
-  return bare.length > suffix.length ? bare.endsWith(suffix) : bare === suffix;
 }
 
 /** Services that can answer a request reaching the server block `name` (undefined: the default block). */
 function servesBlock(candidate: Candidate, name: string | undefined): boolean {
   if (candidate.host === undefined) return true;
-  if (name === undefined) return false;
-  if (candidate.host === name) return true;
-  return candidate.host.startsWith('*.') && wildcardCovers(candidate.host, name);
+  return name !== undefined && hostMatches(candidate.host, name);
+}
+
+/** host:port for an nginx `server` line (IPv6 literals bracketed). */
+function serverAddress(url: string): { scheme: string; address: string } {
+  const { scheme, host, port } = upstreamOrigin(url);
+  return { scheme, address: `${host.includes(':') ? `[${host}]` : host}:${port}` };
 }
 
 function upstreamAddresses(service: ServiceSpec, overrides: NginxSiteOptions['upstreams']): { scheme: string; servers: string[] } {
   const override = overrides?.[service.name];
   if (override && override.length > 0) return { scheme: 'http', servers: [...override] };
-  const urls = service.upstream_urls.map((u) => new URL(u));
+  const parsed = service.upstream_urls.map(serverAddress);
   // one upstream block has one scheme; the first URL's wins (mixing schemes in one service is unusual)
-  const scheme = urls[0]!.protocol.replace(':', '');
-  const servers = urls.map((u) => `${u.hostname.includes(':') && !u.hostname.startsWith('[') ? `[${u.hostname}]` : u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`);
-  return { scheme, servers };
+  return { scheme: parsed[0]!.scheme, servers: parsed.map((p) => p.address) };
 }
 
 /** Location paths equivalent to a segment-aware prefix. */
@@ -114,8 +93,8 @@ function locationPaths(prefix: string): string[] {
 
 const upstreamName = (service: string) => `portcullis_svc_${service}`;
 
-function renderServiceLocation(location: string, service: ServiceSpec, options: NginxSiteOptions, scheme: string): string {
-  const id = options.identityHeaders;
+function renderServiceLocation(location: string, service: ServiceSpec, settings: GatewaySettings, scheme: string): string {
+  const id = settings.identityHeaders;
   const lines: string[] = [];
   lines.push(`  location ${location.startsWith('= ') ? `= ${quote(location.slice(2))}` : quote(location)} {`);
   lines.push(`    # service ${service.name}`);
@@ -140,8 +119,7 @@ function renderServiceLocation(location: string, service: ServiceSpec, options: 
   }
   if (!service.forward_credentials) {
     lines.push('    # the credential stays here; the upstream gets the identity headers instead');
-    lines.push('    proxy_set_header Authorization "";');
-    lines.push('    proxy_set_header X-API-Key "";');
+    for (const header of settings.credentialHeaders) lines.push(`    proxy_set_header ${header} "";`);
   }
   for (const header of RATE_LIMIT_HEADERS) {
     if (header === 'Retry-After') continue;
@@ -158,10 +136,11 @@ function renderServiceLocation(location: string, service: ServiceSpec, options: 
   return lines.join('\n');
 }
 
-function renderAuthLocation(): string {
+function renderAuthLocation(settings: GatewaySettings): string {
+  const target = new URL(authzEndpoint(settings, FORWARD_AUTH_PATH));
   return `  location = ${AUTH_LOCATION} {
     internal;
-    proxy_pass http://portcullis_authz${FORWARD_AUTH_PATH};
+    proxy_pass ${target.protocol.replace(':', '')}://portcullis_authz${target.pathname};
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     proxy_pass_request_body off;
@@ -229,21 +208,16 @@ function renderNoRouteLocation(): string {
 }
 
 /** The http-context part: upstreams, maps and server blocks (what goes into conf.d/portcullis.conf). */
-export function renderNginxSite(options: NginxSiteOptions): string {
-  for (const [key, header] of Object.entries(options.identityHeaders)) {
+export function renderNginxSite(state: Pick<StateSpec, 'services'>, settings: GatewaySettings, options: NginxSiteOptions = {}): string {
+  for (const [key, header] of Object.entries(settings.identityHeaders)) {
     if (!NGINX_HEADER.test(header)) throw new RangeError(`identity header ${key} (${header}) must use only letters, digits and "-" to be usable in nginx`);
   }
-  const candidates: Candidate[] = options.services
-    .map((service) => ({
-      service,
-      ...(service.match.host ? { host: service.match.host } : {}),
-      prefix: service.match.path_prefix ?? '/',
-      rank: hostRank(service.match.host),
-    }))
-    .sort((a, b) => b.rank - a.rank || b.prefix.length - a.prefix.length);
+  const candidates: Candidate[] = state.services
+    .map((service) => ({ service, ...(service.match.host ? { host: service.match.host } : {}), prefix: service.match.path_prefix ?? '/' }))
+    .sort(compareMatchOrder);
 
   const out: string[] = ['# Generated by Portcullis. Edits are overwritten.'];
-  out.push(`upstream portcullis_authz {\n  server ${options.authzAddress};\n  keepalive ${options.authzKeepalive ?? 64};\n}`);
+  out.push(`upstream portcullis_authz {\n  server ${serverAddress(settings.authzHttpUrl).address};\n  keepalive ${options.authzKeepalive ?? 64};\n}`);
   const schemes = new Map<string, string>();
   for (const { service } of candidates) {
     const { scheme, servers } = upstreamAddresses(service, options.upstreams);
@@ -254,7 +228,8 @@ export function renderNginxSite(options: NginxSiteOptions): string {
   out.push(`map $pc_code $pc_title {\n  default "Error";\n${titles}\n}`);
 
   const blockNames: (string | undefined)[] = [undefined, ...new Set(candidates.flatMap((c) => (c.host ? [c.host] : [])))];
-  const listen = `${options.listenAddress ? `${options.listenAddress}:` : ''}${options.listenPort}`;
+  const { host: listenHost, port: listenPort } = settings.listen;
+  const listen = `${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${listenPort}`;
   for (const name of blockNames) {
     const taken: Candidate[] = [];
     const locations = new Set<string>();
@@ -267,7 +242,7 @@ export function renderNginxSite(options: NginxSiteOptions): string {
       for (const location of locationPaths(candidate.prefix)) {
         if (locations.has(location)) continue;
         locations.add(location);
-        rendered.push(renderServiceLocation(location, candidate.service, options, schemes.get(candidate.service.name)!));
+        rendered.push(renderServiceLocation(location, candidate.service, settings, schemes.get(candidate.service.name)!));
       }
     }
     const lines = [
@@ -275,8 +250,8 @@ export function renderNginxSite(options: NginxSiteOptions): string {
       `  listen ${listen}${name === undefined ? ' default_server' : ''};`,
       `  server_name ${name ?? '_'};`,
       `  client_max_body_size ${options.clientMaxBodySize ?? '32m'};`,
-      renderAuthLocation(),
-      renderErrorLocations(options.identityHeaders.decisionId),
+      renderAuthLocation(settings),
+      renderErrorLocations(settings.identityHeaders.decisionId),
       ...rendered,
       ...(locations.has('/') ? [] : [renderNoRouteLocation()]),
       '}',
@@ -287,7 +262,7 @@ export function renderNginxSite(options: NginxSiteOptions): string {
 }
 
 /** A complete nginx.conf around the site: for running nginx directly (tests, a standalone container). */
-export function renderNginxConfig(site: NginxSiteOptions, main: NginxMainOptions): string {
+export function renderNginxConfig(state: Pick<StateSpec, 'services'>, settings: GatewaySettings, main: NginxMainOptions, options: NginxSiteOptions = {}): string {
   const t = main.tempDir;
   return `${main.user ? `user ${main.user};\n` : ''}worker_processes ${main.workerProcesses ?? 'auto'};
 pid ${main.pidFile};
@@ -307,7 +282,7 @@ http {
   server_tokens off;
   keepalive_timeout 65s;
 
-${renderNginxSite(site)
+${renderNginxSite(state, settings, options)
   .split('\n')
   .map((l) => (l === '' ? l : `  ${l}`))
   .join('\n')}
