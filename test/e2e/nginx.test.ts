@@ -83,6 +83,15 @@ describe('e2e: client → real nginx (rendered config) → authz-service → ups
     expect(streamed.body).to.contain('data: [DONE]');
   });
 
+  it('strips a key passed as ?user_key= from the query the upstream sees', async () => {
+    const seen = echoed(await call(`/llm/v1/chat/x?a=1&user_key=${keys.alice}&b=2`));
+    expect(seen.url).to.equal('/llm/v1/chat/x?a=1&b=2');
+    expect(seen.headers['x-portcullis-key-id']).to.equal('alice-1');
+    const first = echoed(await call(`/llm/v1/chat/x?user_key=${keys.alice}`));
+    expect(first.url).to.equal('/llm/v1/chat/x');
+    expect(JSON.stringify(first)).not.to.contain(keys.alice);
+  });
+
   it('allows a JWT from a real issuer', async () => {
     const token = await idp.keycloakAccessToken({ scope: 'openid chat' });
     const seen = echoed(await call('/llm/v1/chat', { authorization: `Bearer ${token}` }));

@@ -52,6 +52,7 @@ export function sampleState(options: SampleStateOptions = {}, hasher = new KeyHa
         upstream_urls: ['http://127.0.0.1:9'],
         match: { path_prefix: '/llm' },
         plan: 'standard',
+        query_key: 'user_key',
         fail_mode: options.failMode ?? 'open',
         routes: [
           { name: 'chat', path_prefix: '/llm/v1/chat', scopes: ['chat'] },

@@ -120,6 +120,14 @@ function renderServiceLocation(location: string, service: ServiceSpec, settings:
   if (!service.forward_credentials) {
     lines.push('    # the credential stays here; the upstream gets the identity headers instead');
     for (const header of settings.credentialHeaders) lines.push(`    proxy_set_header ${header} "";`);
+    if (service.query_key !== undefined) {
+      // a key sent as ?user_key= (3scale style): the upstream gets the query without it. The auth
+      // subrequest still sees it, because it is given $request_uri, which this does not change.
+      const name = service.query_key.replace(/[.-]/g, '\\$&');
+      lines.push(`    if ($args ~ "^(?<pc_qa>(?:.*&)?)${name}=[^&]*&?(?<pc_qb>.*)$") {`);
+      lines.push('      set $args $pc_qa$pc_qb;');
+      lines.push('    }');
+    }
   }
   for (const header of RATE_LIMIT_HEADERS) {
     if (header === 'Retry-After') continue;
