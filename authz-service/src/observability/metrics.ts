@@ -9,6 +9,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { Adapter } from '../core/request.js';
+import type { JwtResolverStats } from '../credentials/jwt/index.js';
 import { DecisionSeries } from './decision-series.js';
 
 /** allow, deny, or shadow: denied by policy but allowed because the service runs in shadow mode. */
@@ -24,18 +25,8 @@ export interface AuthzMetricsOptions {
   readonly now?: () => number;
 }
 
-/**
- * What the metrics read from the JWT resolver at scrape time (its `stats()`); the resolver keeps plain
- * counters on its hot path and never touches prom-client.
- */
-export interface TokenVerifierStats {
-  readonly cacheHits: number;
-  readonly negativeCacheHits: number;
-  readonly cacheMisses: number;
-  readonly verifications: number;
-  readonly jwksFetches: number;
-  readonly jwksFetchFailures: number;
-}
+/** What the metrics read from the JWT resolver's `stats()` at scrape time; it never touches prom-client. */
+export type TokenVerifierStats = Pick<JwtResolverStats, 'cacheHits' | 'negativeCacheHits' | 'cacheMisses' | 'verifications' | 'jwksFetches' | 'jwksFetchFailures'>;
 
 /** A counter whose value is owned elsewhere and copied in at scrape time. */
 function pulledCounter<L extends string>(

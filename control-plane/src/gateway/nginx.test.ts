@@ -15,6 +15,7 @@ import { freePort } from '../../../test/harness/ports.js';
 import { type SampleUpstream, startSampleUpstream } from '../../../test/harness/upstream.js';
 import { renderNginxConfig, renderNginxSite } from './nginx.js';
 import { gatewaySettings } from './settings.js';
+import { exampleIsCurrent, sampleState } from '../../../test/harness/gateway-examples.js';
 
 const services = (input: StateInput['services']) => StateSchema.parse({ services: input }).services;
 
@@ -83,6 +84,11 @@ describe('renderNginxSite', () => {
     for (const directive of ['proxy_pass_request_body off;', 'proxy_set_header X-Original-URI $request_uri;', 'proxy_set_header X-Original-Method $request_method;', 'proxy_set_header X-Forwarded-Uri "";']) {
       expect(text).to.contain(directive);
     }
+  });
+
+  it('keeps gateway-config/nginx/portcullis.conf equal to what it renders (UPDATE_EXAMPLES=1 rewrites it)', () => {
+    const rendered = renderNginxSite(sampleState(), gatewaySettings({ listen: { host: '0.0.0.0', port: 80 } }));
+    expect(exampleIsCurrent('nginx/portcullis.conf', rendered)).to.equal(true);
   });
 
   it('refuses identity header names nginx cannot address', () => {
