@@ -81,6 +81,16 @@ describe('normalizeForwardAuthCall', () => {
     expect(normalizeForwardAuthCall(call({ 'x-forwarded-uri': '/', 'x-forwarded-method': 'GET /x' }), trusted).ok).to.equal(false);
   });
 
+  it('refuses a request whose X-Original-* and X-Forwarded-* families disagree (a client smuggling the family its gateway does not set)', () => {
+    // behind Traefik, which sets X-Forwarded-* and passes a client's X-Original-URI through
+    const smuggled = normalizeForwardAuthCall(call({ 'x-forwarded-uri': '/private', 'x-forwarded-method': 'GET', 'x-original-uri': '/public' }), trusted);
+    expect(smuggled).to.deep.equal({ ok: false, reason: 'X-Original-* and X-Forwarded-* headers disagree about the original request' });
+    expect(normalizeForwardAuthCall(call({ 'x-forwarded-uri': '/', 'x-original-method': 'POST', 'x-forwarded-method': 'GET' }), trusted).ok).to.equal(false);
+    expect(normalizeForwardAuthCall(call({ 'x-forwarded-uri': '/', 'x-original-host': 'a', 'x-forwarded-host': 'b' }), trusted).ok).to.equal(false);
+    // the rendered nginx config sets X-Original-Host and X-Forwarded-Host to the same $host
+    expect(ok(call({ 'x-original-uri': '/x', 'x-original-host': 'h', 'x-forwarded-host': 'h' }))).to.include({ host: 'h', path: '/x' });
+  });
+
   it('takes the first value of comma-joined single-value headers', () => {
     const r = ok(call({ 'x-forwarded-uri': '/', 'x-forwarded-proto': 'https, http', 'x-forwarded-host': 'a.example, b.example' }));
     expect(r.scheme).to.equal('https');

@@ -71,6 +71,15 @@ function plainAddress(address: string): string {
 
 const METHOD = /^[A-Za-z]{1,16}$/;
 
+const CONFLICT = Symbol('conflict');
+
+/** The value both header families give (either may be absent), or CONFLICT when they differ. */
+function agreeing(nginx: string | undefined, traefik: string | undefined): string | undefined | typeof CONFLICT {
+  if (nginx === undefined) return traefik;
+  if (traefik === undefined || traefik === nginx) return nginx;
+  return CONFLICT;
+}
+
 function scheme(value: string | undefined): 'http' | 'https' {
   return value !== undefined && value.toLowerCase() === 'https' ? 'https' : 'http';
 }
@@ -85,11 +94,19 @@ export function normalizeForwardAuthCall(call: ForwardAuthCall, trusted: Trusted
   let clientIp = peer;
 
   if (call.peerTrusted) {
-    const nginxUri = headerString(h['x-original-uri']);
-    const traefikUri = headerString(h['x-forwarded-uri']);
-    target = nginxUri ?? traefikUri ?? call.url;
-    method = firstValue(h['x-original-method']) ?? firstValue(h['x-forwarded-method']) ?? call.method;
-    host = firstValue(h['x-original-host']) ?? firstValue(h['x-forwarded-host']) ?? headerString(h.host);
+    // Each gateway sets its own family and passes the other one through from the client untouched
+    // (Traefik never touches X-Original-*, a hand-written nginx config rarely blanks X-Forwarded-Uri). So
+    // when both families are present they must agree: a client cannot steer us with the family its
+    // gateway does not overwrite.
+    const uri = agreeing(headerString(h['x-original-uri']), headerString(h['x-forwarded-uri']));
+    const forwardedMethod = agreeing(firstValue(h['x-original-method']), firstValue(h['x-forwarded-method']));
+    const forwardedHost = agreeing(firstValue(h['x-original-host']), firstValue(h['x-forwarded-host']));
+    if (uri === CONFLICT || forwardedMethod === CONFLICT || forwardedHost === CONFLICT) {
+      return { ok: false, reason: 'X-Original-* and X-Forwarded-* headers disagree about the original request' };
+    }
+    target = uri ?? call.url;
+    method = forwardedMethod ?? call.method;
+    host = forwardedHost ?? headerString(h.host);
     proto = firstValue(h['x-forwarded-proto']);
     const xff = headerString(h['x-forwarded-for']);
     if (xff !== undefined) {
