@@ -7,15 +7,10 @@ import {
   NotFoundException,
   ReEncryptCommand,
 } from '@aws-sdk/client-kms';
-import { KMS_CONTENT_TYPE, KmsDouble } from './kms.js';
+import { KMS_CONTENT_TYPE, KmsDouble, kmsClientOptions } from './kms.js';
 
 function clientFor(kms: KmsDouble): KMSClient {
-  return new KMSClient({
-    region: kms.region,
-    endpoint: kms.endpoint,
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    maxAttempts: 1,
-  });
+  return new KMSClient(kmsClientOptions(kms));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number; requestId?: string } }> {

@@ -57,6 +57,16 @@ class KmsFault extends Error {
 
 type Body = Record<string, unknown>;
 
+/** Options for a real KMSClient aimed at a double: its endpoint and region, fake credentials, no retries. */
+export function kmsClientOptions(kms: { readonly region: string; readonly endpoint: string }) {
+  return {
+    region: kms.region,
+    endpoint: kms.endpoint,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    maxAttempts: 1,
+  };
+}
+
 export class KmsDouble {
   readonly requests: RecordedKmsRequest[] = [];
   readonly #keys = new Map<string, KeyRecord>();

@@ -99,7 +99,9 @@ export class KnexSecretRepository implements SecretRepository {
   }
 
   async delete(name: string): Promise<boolean> {
-    return (await this.db(this.table).where({ name }).delete()) > 0;
+    // `returning` rather than the affected-row count: knex-pglite reports the count for deletes differently
+    const rows = (await this.db(this.table).where({ name }).delete().returning(['name'])) as unknown[];
+    return rows.length > 0;
   }
 
   async list(): Promise<SecretMetadata[]> {
