@@ -101,6 +101,27 @@ for (const backend of KNEX_BACKENDS) {
       });
     });
 
+    it('binds the value itself to name and purpose, not only its data key', async () => {
+      // a provider that ignores the context entirely: only the value's own additional data can refuse now
+      const careless: KeyWrapProvider = {
+        name: 'local',
+        generateDataKey: async () => {
+          const plaintext = randomBytes(32);
+          return { keyId: 'none', wrapped: Buffer.from(plaintext), plaintext };
+        },
+        unwrap: async (key) => Buffer.from(key.wrapped),
+        wrap: async (plaintext) => ({ keyId: 'none', wrapped: Buffer.from(plaintext) }),
+        rewrap: async () => undefined,
+      };
+      const store = new EnvelopeSecretStore({ repository, provider: careless });
+      await store.put('bound', 'value-bound-by-aad', 'purpose-one');
+      expect((await store.require('bound', 'purpose-one')).text()).to.equal('value-bound-by-aad');
+      expect((await failure(store.get('bound', 'purpose-two'))).reason).to.equal('undecryptable');
+      await database.db.raw(`insert into ${SECRETS_TABLE} (name, purpose, provider, key_id, wrapped_key, iv, tag, ciphertext)
+        select 'rebound', purpose, provider, key_id, wrapped_key, iv, tag, ciphertext from ${SECRETS_TABLE} where name = 'bound'`);
+      expect((await failure(store.get('rebound', 'purpose-one'))).reason).to.equal('undecryptable');
+    });
+
     for (const providerName of ['local', 'aws-kms'] as const satisfies readonly KeyWrapProviderName[]) {
       describe(`SecretStore with the ${providerName} provider`, () => {
         let provider: KeyWrapProvider;
