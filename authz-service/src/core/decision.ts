@@ -2,8 +2,8 @@
  * What the decision core returns. Denials are values, never exceptions: adapters switch on `kind` and read
  * status codes from the error catalog.
  */
-import type { ErrorCode } from './errors.js';
-import type { LimitSpec } from '../state/schema.js';
+import { type ErrorCode, problem } from './errors.js';
+import type { CompiledLimit } from '../state/compile.js';
 
 export type AuthMethod = 'api_key' | 'jwt' | 'anonymous';
 
@@ -25,7 +25,7 @@ export interface Principal {
   /** Services this credential may call; undefined: all. */
   readonly services?: ReadonlySet<string>;
   /** Per-key extra windows, counted in the key's own bucket. */
-  readonly keyLimits?: readonly LimitSpec[];
+  readonly keyLimits?: readonly CompiledLimit[];
   /** Epoch ms after which a cached form of this principal must not be used (token exp, key expiry). */
   readonly validUntilMs?: number;
 }
@@ -42,7 +42,8 @@ export interface AllowDecision {
   readonly kind: 'allow';
   readonly id: string;
   readonly route: RouteRef;
-  readonly principal: Principal;
+  /** Absent only when shadow mode let an unauthenticated request through. */
+  readonly principal?: Principal;
   /** Identity headers for the upstream request (set, overwriting any the client sent). */
   readonly upstreamHeaders: readonly HeaderPair[];
   /** Request headers the gateway must strip before the upstream sees them (credentials). */
@@ -68,3 +69,8 @@ export interface DenyDecision {
 }
 
 export type Decision = AllowDecision | DenyDecision;
+
+/** The problem+json document for a denial; both the HTTP and the gRPC adapter send exactly this body. */
+export function denialBody(decision: DenyDecision): string {
+  return JSON.stringify(problem(decision.code, decision.detail, decision.id));
+}

@@ -10,6 +10,11 @@ export interface BucketRequest {
   readonly limit: LimitSpec;
   /** Window length in seconds (derived from limit.window once, at compile time). */
   readonly windowSeconds: number;
+  /**
+   * Policy name in RateLimit headers; default limit.window ("1s"). Set it when two buckets of one request
+   * share a window (a plan's 1s and a key's own 1s), so clients can tell them apart.
+   */
+  readonly policy?: string;
 }
 
 export interface BucketState {

@@ -1,0 +1,97 @@
+/**
+ * Step 5: turn a verdict into the decision value adapters send — identity headers for an allow, catalog
+ * status plus challenge/limit headers for a deny.
+ */
+import type { AllowDecision, DenyDecision, HeaderPair, Principal, RouteRef } from './decision.js';
+import { ERROR_CATALOG, type ErrorCode } from './errors.js';
+import type { IdentityHeaderNames } from './identity-headers.js';
+
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/** Header values must be visible ASCII; anything else (a unicode username) travels percent-encoded. */
+export function headerSafe(value: string): string {
+  return PRINTABLE.test(value) ? value : encodeURIComponent(value);
+}
+
+function join(values: ReadonlySet<string>): string {
+  let out = '';
+  for (const v of values) out = out === '' ? v : `${out} ${v}`;
+  return out;
+}
+
+export class AnswerBuilder {
+  readonly #names: IdentityHeaderNames;
+  readonly #allNames: readonly string[];
+  readonly #challenge: HeaderPair = ['WWW-Authenticate', 'Bearer realm="portcullis"'];
+
+  constructor(names: IdentityHeaderNames) {
+    this.#names = names;
+    this.#allNames = Object.values(names).map((n) => n.toLowerCase());
+  }
+
+  /**
+   * Identity headers for the upstream. Every identity header this answer does not set is listed for removal,
+   * so a client can never smuggle its own X-Portcullis-Key-Id past the gateway.
+   */
+  allow(
+    id: string,
+    route: RouteRef,
+    principal: Principal | undefined,
+    credentialHeader: string | undefined,
+    credentialQueryParam: string | undefined,
+    responseHeaders: readonly HeaderPair[],
+    shadowDenial?: ErrorCode,
+  ): AllowDecision {
+    const n = this.#names;
+    const set: HeaderPair[] = [[n.decisionId, id]];
+    if (principal !== undefined) {
+      set.push([n.subject, headerSafe(principal.subject)], [n.consumer, headerSafe(principal.consumerId)], [n.authMethod, principal.authMethod]);
+      if (principal.keyId !== undefined) set.push([n.keyId, headerSafe(principal.keyId)]);
+      if (principal.scopes.size > 0) set.push([n.scopes, headerSafe(join(principal.scopes))]);
+      if (principal.plan !== undefined) set.push([n.plan, principal.plan]);
+      if (principal.name !== undefined) set.push([n.name, headerSafe(principal.name)]);
+    }
+    const setNames = new Set(set.map(([name]) => name.toLowerCase()));
+    const remove = this.#allNames.filter((name) => !setNames.has(name));
+    if (credentialHeader !== undefined) remove.push(credentialHeader);
+    return {
+      kind: 'allow',
+      id,
+      route,
+      ...(principal !== undefined ? { principal } : {}),
+      upstreamHeaders: set,
+      removeHeaders: remove,
+      removeQueryParams: credentialQueryParam === undefined ? [] : [credentialQueryParam],
+      responseHeaders,
+      ...(shadowDenial !== undefined ? { shadowDenial } : {}),
+    };
+  }
+
+  deny(
+    id: string,
+    code: ErrorCode,
+    detail: string,
+    extraHeaders: readonly HeaderPair[] = [],
+    route?: RouteRef,
+    principal?: Principal,
+  ): DenyDecision {
+    let headers = extraHeaders;
+    if (isAuthenticationFailure(code) && !extraHeaders.some(([name]) => name.toLowerCase() === 'www-authenticate')) {
+      headers = [this.#challenge, ...extraHeaders];
+    }
+    return {
+      kind: 'deny',
+      id,
+      code,
+      detail,
+      headers,
+      ...(route !== undefined ? { route } : {}),
+      ...(principal !== undefined ? { principal } : {}),
+    };
+  }
+}
+
+/** 401s carry a WWW-Authenticate challenge (RFC 9110 §11.6.1). */
+export function isAuthenticationFailure(code: ErrorCode): boolean {
+  return ERROR_CATALOG[code].status === 401;
+}
