@@ -4,18 +4,7 @@ import { freePort } from '../../../test/harness/ports.js';
 import { KmsDouble, kmsClientOptions } from '../../../test/harness/kms.js';
 import { AwsKmsKeyWrapProvider, createKmsClient } from './aws-kms-provider.js';
 import { CONTEXT_PURPOSE_KEY, CONTEXT_SECRET_KEY, encryptionContext } from './context.js';
-import { SecretError } from './errors.js';
-
-
-async function failure(promise: Promise<unknown>): Promise<SecretError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(SecretError);
-    return error as SecretError;
-  }
-  throw new Error('expected a SecretError');
-}
+import { secretFailure } from '../../../test/harness/secrets.js';
 
 describe('aws-kms key-wrap provider (real SDK against the KMS double)', () => {
   let kms: KmsDouble;
@@ -56,7 +45,7 @@ describe('aws-kms key-wrap provider (real SDK against the KMS double)', () => {
     kms.createKey({ alias: 'alias/ctx' });
     const provider = new AwsKmsKeyWrapProvider(client, 'alias/ctx');
     const dataKey = await provider.generateDataKey(context);
-    const error = await failure(provider.unwrap(dataKey, encryptionContext('threescale/admin', 'api-key-pepper')));
+    const error = await secretFailure(provider.unwrap(dataKey, encryptionContext('threescale/admin', 'api-key-pepper')));
     expect(error.reason).to.equal('undecryptable');
     expect(error.code).to.equal('internal_error');
     expect(error.details['exception']).to.equal('InvalidCiphertextException');
@@ -71,25 +60,25 @@ describe('aws-kms key-wrap provider (real SDK against the KMS double)', () => {
     const provider = new AwsKmsKeyWrapProvider(client, key.keyId);
     const dataKey = await provider.generateDataKey(context);
     kms.setKeyEnabled(key.keyId, false);
-    const disabled = await failure(provider.unwrap(dataKey, context));
+    const disabled = await secretFailure(provider.unwrap(dataKey, context));
     expect([disabled.reason, disabled.code]).to.deep.equal(['kms_key_disabled', 'upstream_provider_error']);
-    expect((await failure(provider.generateDataKey(context))).reason).to.equal('kms_key_disabled');
+    expect((await secretFailure(provider.generateDataKey(context))).reason).to.equal('kms_key_disabled');
     kms.setKeyEnabled(key.keyId, true);
-    const missing = await failure(new AwsKmsKeyWrapProvider(client, 'alias/none').generateDataKey(context));
+    const missing = await secretFailure(new AwsKmsKeyWrapProvider(client, 'alias/none').generateDataKey(context));
     expect(missing.reason).to.equal('kms_key_not_found');
     kms.failNext('KMSInternalException', { status: 500 });
-    const internal = await failure(provider.unwrap(dataKey, context));
+    const internal = await secretFailure(provider.unwrap(dataKey, context));
     expect([internal.reason, internal.code]).to.deep.equal(['kms_unavailable', 'dependency_unavailable']);
     kms.failNext('ThrottlingException');
-    expect((await failure(provider.unwrap(dataKey, context))).reason).to.equal('kms_unavailable');
+    expect((await secretFailure(provider.unwrap(dataKey, context))).reason).to.equal('kms_unavailable');
     kms.failNext('AccessDeniedException');
-    expect((await failure(provider.unwrap(dataKey, context))).reason).to.equal('kms_access_denied');
+    expect((await secretFailure(provider.unwrap(dataKey, context))).reason).to.equal('kms_access_denied');
   });
 
   it('reports an unreachable KMS as kms_unavailable without a stack of SDK detail', async () => {
     const nowhere = createKmsClient(kmsClientOptions({ region: 'eu-central-1', endpoint: `http://127.0.0.1:${await freePort()}` }));
     try {
-      const error = await failure(new AwsKmsKeyWrapProvider(nowhere, 'alias/x').generateDataKey(context));
+      const error = await secretFailure(new AwsKmsKeyWrapProvider(nowhere, 'alias/x').generateDataKey(context));
       expect([error.reason, error.code]).to.deep.equal(['kms_unavailable', 'dependency_unavailable']);
       expect(error.message).to.equal('KMS GenerateDataKey could not be completed (ECONNREFUSED)');
       expect(error.cause).to.equal(undefined);

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { postgresKnex, type TestKnex } from '../../../test/harness/knex.js';
+import { postgresKnex } from '../../../test/harness/knex.js';
+import { useSecretsTable } from '../../../test/harness/secrets.js';
 import { KmsDouble } from '../../../test/harness/kms.js';
 import { parseSecretsConfig } from './config.js';
 import { createSecretStore } from './create-store.js';
-import { KnexSecretRepository } from './knex-repository.js';
-import { secretsMigration } from './migration.js';
 
 /** Set environment variables for the duration of `run` (the SDK's credential chain reads process.env). */
 async function withEnv<T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> {
@@ -22,21 +21,18 @@ async function withEnv<T>(vars: Record<string, string>, run: () => Promise<T>): 
 }
 
 describe('createSecretStore (composition from the environment)', () => {
-  let database: TestKnex;
+  const table = useSecretsTable(() => postgresKnex('secrets_compose'));
   let kms: KmsDouble;
 
   before(async () => {
-    database = await postgresKnex('secrets_compose');
-    await secretsMigration.up(database.db);
     kms = await KmsDouble.start({ region: 'eu-north-1' });
   });
   after(async () => {
     await kms?.stop();
-    await database?.close();
   });
 
   it('builds a local store from PORTCULLIS_MASTER_KEY, then an aws-kms store at AWS_ENDPOINT_URL_KMS that still reads the local rows', async () => {
-    const repository = new KnexSecretRepository(database.db);
+    const repository = table.repository;
     const masterKey = `m1:${randomBytes(32).toString('base64')}`;
     const local = createSecretStore(parseSecretsConfig({ PORTCULLIS_MASTER_KEY: masterKey }), { repository });
     await local.put('legacy', 'written-locally', 'p');

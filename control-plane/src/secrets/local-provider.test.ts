@@ -2,23 +2,13 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { encryptionContext } from './context.js';
-import { SecretError } from './errors.js';
 import { LocalKeyWrapProvider } from './local-provider.js';
 import { MasterKeyRing } from './master-keys.js';
+import { secretFailure } from '../../../test/harness/secrets.js';
 
 const keyA = randomBytes(32);
 const keyB = randomBytes(32);
 const ring = (current: string, keys: Record<string, Buffer>) => new MasterKeyRing(current, new Map(Object.entries(keys)));
-
-async function failure(promise: Promise<unknown>): Promise<SecretError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(SecretError);
-    return error as SecretError;
-  }
-  throw new Error('expected a SecretError');
-}
 
 describe('local key-wrap provider', () => {
   const context = encryptionContext('upstream/svc', 'upstream-credential');
@@ -37,15 +27,15 @@ describe('local key-wrap provider', () => {
   it('refuses another context, a tampered wrapping and an unknown master key', async () => {
     const provider = new LocalKeyWrapProvider(ring('a', { a: keyA }));
     const dataKey = await provider.generateDataKey(context);
-    const otherPurpose = await failure(provider.unwrap(dataKey, encryptionContext('upstream/svc', 'threescale-token')));
+    const otherPurpose = await secretFailure(provider.unwrap(dataKey, encryptionContext('upstream/svc', 'threescale-token')));
     expect(otherPurpose.reason).to.equal('undecryptable');
     expect(otherPurpose.code).to.equal('internal_error');
-    const otherName = await failure(provider.unwrap(dataKey, encryptionContext('upstream/other', 'upstream-credential')));
+    const otherName = await secretFailure(provider.unwrap(dataKey, encryptionContext('upstream/other', 'upstream-credential')));
     expect(otherName.reason).to.equal('undecryptable');
     const tampered = Buffer.from(dataKey.wrapped);
     tampered[tampered.length - 1]! ^= 1;
-    expect((await failure(provider.unwrap({ keyId: 'a', wrapped: tampered }, context))).reason).to.equal('undecryptable');
-    const unknown = await failure(provider.unwrap({ keyId: 'gone', wrapped: dataKey.wrapped }, context));
+    expect((await secretFailure(provider.unwrap({ keyId: 'a', wrapped: tampered }, context))).reason).to.equal('undecryptable');
+    const unknown = await secretFailure(provider.unwrap({ keyId: 'gone', wrapped: dataKey.wrapped }, context));
     expect(unknown.reason).to.equal('key_unavailable');
     expect(unknown.message).to.include("'gone'");
   });

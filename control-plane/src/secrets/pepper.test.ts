@@ -1,36 +1,23 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { postgresKnex, type TestKnex } from '../../../test/harness/knex.js';
+import { postgresKnex } from '../../../test/harness/knex.js';
+import { secretFailure, useSecretsTable } from '../../../test/harness/secrets.js';
 import { KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
-import { SecretError } from './errors.js';
-import { KnexSecretRepository } from './knex-repository.js';
 import { LocalKeyWrapProvider } from './local-provider.js';
 import { MasterKeyRing } from './master-keys.js';
-import { SECRETS_TABLE, secretsMigration } from './migration.js';
 import { loadPepper, PEPPER_PURPOSE, PEPPER_SECRET_NAME } from './pepper.js';
 import { EnvelopeSecretStore } from './store.js';
 
 describe('loadPepper', () => {
   const masterKey = randomBytes(32);
-  let database: TestKnex;
+  const table = useSecretsTable(() => postgresKnex('secrets_pepper'));
 
   /** A store as a freshly started control plane builds it: new provider and store objects, same database. */
   const startStore = () =>
     new EnvelopeSecretStore({
-      repository: new KnexSecretRepository(database.db),
+      repository: table.repository,
       provider: new LocalKeyWrapProvider(new MasterKeyRing('m', new Map([['m', masterKey]]))),
     });
-
-  before(async () => {
-    database = await postgresKnex('secrets_pepper');
-    await secretsMigration.up(database.db);
-  });
-  after(async () => {
-    await database?.close();
-  });
-  beforeEach(async () => {
-    await database.db(SECRETS_TABLE).delete();
-  });
 
   it('creates a random 32-byte pepper on first use and returns the same one after a restart', async () => {
     const first = await loadPepper(startStore(), {});
@@ -57,13 +44,8 @@ describe('loadPepper', () => {
   });
 
   it('refuses a short PORTCULLIS_KEY_PEPPER without echoing it', async () => {
-    try {
-      await loadPepper(startStore(), { PORTCULLIS_KEY_PEPPER: 'short-pepper' });
-      expect.fail('expected a SecretError');
-    } catch (error) {
-      expect(error).to.be.instanceOf(SecretError);
-      expect((error as SecretError).reason).to.equal('invalid_input');
-      expect((error as SecretError).message).to.not.include('short-pepper');
-    }
+    const error = await secretFailure(loadPepper(startStore(), { PORTCULLIS_KEY_PEPPER: 'short-pepper' }));
+    expect(error.reason).to.equal('invalid_input');
+    expect(error.message).to.not.include('short-pepper');
   });
 });

@@ -1,14 +1,15 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import type { KMSClient } from '@aws-sdk/client-kms';
-import { postgresKnex, type TestKnex } from '../../../test/harness/knex.js';
+import { postgresKnex } from '../../../test/harness/knex.js';
+import { useSecretsTable } from '../../../test/harness/secrets.js';
 import { KmsDouble, kmsClientOptions } from '../../../test/harness/kms.js';
 import { freePort } from '../../../test/harness/ports.js';
 import { AwsKmsKeyWrapProvider, createKmsClient } from './aws-kms-provider.js';
 import { KnexSecretRepository } from './knex-repository.js';
 import { LocalKeyWrapProvider } from './local-provider.js';
 import { MasterKeyRing } from './master-keys.js';
-import { SECRETS_TABLE, secretsMigration } from './migration.js';
+import { SECRETS_TABLE } from './migration.js';
 import type { Rewrapping, SecretRepository } from './repository.js';
 import { EnvelopeSecretStore, type SecretStore } from './store.js';
 
@@ -55,27 +56,14 @@ class ObservedRepository implements SecretRepository {
 }
 
 describe('key rotation: rewrapAll', () => {
-  let database: TestKnex;
-  let repository: KnexSecretRepository;
-
-  before(async () => {
-    database = await postgresKnex('secrets_rewrap');
-    await secretsMigration.up(database.db);
-    repository = new KnexSecretRepository(database.db);
-  });
-  after(async () => {
-    await database?.close();
-  });
-  beforeEach(async () => {
-    await database.db(SECRETS_TABLE).delete();
-  });
+  const table = useSecretsTable(() => postgresKnex('secrets_rewrap'));
 
   describe('local master keys', () => {
     it('moves every data key from key A to key B while readers on either side of the rollout keep reading', async () => {
-      await writeAll(new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA }) }));
-      const rotatedReader = new EnvelopeSecretStore({ repository, provider: localProvider('b', { b: keyB, a: keyA }) });
-      const rollingReader = new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA, b: keyB }) });
-      const observed = new ObservedRepository(repository, {
+      await writeAll(new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA }) }));
+      const rotatedReader = new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('b', { b: keyB, a: keyA }) });
+      const rollingReader = new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA, b: keyB }) });
+      const observed = new ObservedRepository(table.repository, {
         before: async () => {
           await expectAllReadable(rotatedReader);
           await expectAllReadable(rollingReader);
@@ -92,8 +80,8 @@ describe('key rotation: rewrapAll', () => {
       expect((await rotating.list()).map((m) => [m.keyId, m.version])).to.deep.equal(Array(5).fill(['b', 2]));
 
       // key A can go: everything opens with B alone, nothing with A alone
-      await expectAllReadable(new EnvelopeSecretStore({ repository, provider: localProvider('b', { b: keyB }) }));
-      const onlyA = new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA }) });
+      await expectAllReadable(new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('b', { b: keyB }) }));
+      const onlyA = new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA }) });
       let refused = 0;
       for (const [name, [purpose]] of Object.entries(SECRETS)) await onlyA.get(name, purpose).catch(() => refused++);
       expect(refused).to.equal(5);
@@ -102,10 +90,10 @@ describe('key rotation: rewrapAll', () => {
     });
 
     it('leaves a row alone when a put replaced it mid-rewrap (it is already under the current key)', async () => {
-      await writeAll(new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA }) }));
+      await writeAll(new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA }) }));
       const current = localProvider('b', { b: keyB, a: keyA });
-      const writer = new EnvelopeSecretStore({ repository, provider: current });
-      const observed = new ObservedRepository(repository, {
+      const writer = new EnvelopeSecretStore({ repository: table.repository, provider: current });
+      const observed = new ObservedRepository(table.repository, {
         before: async (name, swap) => {
           if (swap === 2) await writer.put(name, 'written during the rewrap', SECRETS['threescale/admin'][0]);
         },
@@ -117,12 +105,12 @@ describe('key rotation: rewrapAll', () => {
     });
 
     it('reports rows it cannot open and carries on with the rest', async () => {
-      await writeAll(new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA }) }));
-      await database.db(SECRETS_TABLE).where({ name: 'upstream/llm' }).update({ purpose: 'moved-elsewhere' });
-      const report = await new EnvelopeSecretStore({ repository, provider: localProvider('b', { b: keyB, a: keyA }) }).rewrapAll();
+      await writeAll(new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA }) }));
+      await table.db(SECRETS_TABLE).where({ name: 'upstream/llm' }).update({ purpose: 'moved-elsewhere' });
+      const report = await new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('b', { b: keyB, a: keyA }) }).rewrapAll();
       expect(report).to.deep.include({ examined: 5, rewrapped: 4, complete: true });
       expect(report.failed.map((f) => [f.name, f.reason])).to.deep.equal([['upstream/llm', 'undecryptable']]);
-      expect((await repository.find('upstream/llm'))!.keyId).to.equal('a');
+      expect((await table.repository.find('upstream/llm'))!.keyId).to.equal('a');
     });
   });
 
@@ -142,12 +130,12 @@ describe('key rotation: rewrapAll', () => {
     it('re-wraps under the key an alias now points to with ReEncrypt; the old key can then be deleted', async () => {
       const a = kms.createKey({ alias: 'alias/rotate' });
       const provider = new AwsKmsKeyWrapProvider(client, 'alias/rotate');
-      const store = new EnvelopeSecretStore({ repository, provider });
+      const store = new EnvelopeSecretStore({ repository: table.repository, provider });
       await writeAll(store);
       const b = kms.createKey();
       kms.createAlias('alias/rotate', b.keyId);
       kms.clearRequests();
-      const observed = new ObservedRepository(repository, { before: () => expectAllReadable(store), after: () => expectAllReadable(store) });
+      const observed = new ObservedRepository(table.repository, { before: () => expectAllReadable(store), after: () => expectAllReadable(store) });
       const report = await new EnvelopeSecretStore({ repository: observed, provider }).rewrapAll();
       expect(report).to.deep.include({ examined: 5, rewrapped: 5, complete: true });
       expect(new Set((await store.list()).map((m) => m.keyId))).to.deep.equal(new Set([b.arn]));
@@ -163,9 +151,9 @@ describe('key rotation: rewrapAll', () => {
     it('stops when KMS becomes unavailable mid-run, leaves every row readable, and finishes when run again', async () => {
       kms.createKey({ alias: 'alias/flaky' });
       const provider = new AwsKmsKeyWrapProvider(client, 'alias/flaky');
-      const store = new EnvelopeSecretStore({ repository, provider });
+      const store = new EnvelopeSecretStore({ repository: table.repository, provider });
       await writeAll(store);
-      const observed = new ObservedRepository(repository, {
+      const observed = new ObservedRepository(table.repository, {
         after: async (_name, swap) => {
           if (swap === 2) kms.failNext('KMSInternalException', { target: 'ReEncrypt', status: 500 });
         },
@@ -181,12 +169,12 @@ describe('key rotation: rewrapAll', () => {
 
     it('does not touch a row when KMS is unreachable', async () => {
       kms.createKey({ alias: 'alias/kept' });
-      const store = new EnvelopeSecretStore({ repository, provider: new AwsKmsKeyWrapProvider(client, 'alias/kept') });
+      const store = new EnvelopeSecretStore({ repository: table.repository, provider: new AwsKmsKeyWrapProvider(client, 'alias/kept') });
       await writeAll(store);
       const before = await store.list();
       const nowhere = createKmsClient(kmsClientOptions({ region: kms.region, endpoint: `http://127.0.0.1:${await freePort()}` }));
       try {
-        const report = await new EnvelopeSecretStore({ repository, provider: new AwsKmsKeyWrapProvider(nowhere, 'alias/kept') }).rewrapAll();
+        const report = await new EnvelopeSecretStore({ repository: table.repository, provider: new AwsKmsKeyWrapProvider(nowhere, 'alias/kept') }).rewrapAll();
         expect(report).to.deep.include({ examined: 1, rewrapped: 0, complete: false });
         expect(report.failed[0]!.message).to.include('ECONNREFUSED');
       } finally {
@@ -197,17 +185,17 @@ describe('key rotation: rewrapAll', () => {
     });
 
     it('moves rows from the local provider into KMS, after which the master key is no longer needed', async () => {
-      await writeAll(new EnvelopeSecretStore({ repository, provider: localProvider('a', { a: keyA }) }));
+      await writeAll(new EnvelopeSecretStore({ repository: table.repository, provider: localProvider('a', { a: keyA }) }));
       const target = kms.createKey({ alias: 'alias/migrate' });
       const kmsProvider = new AwsKmsKeyWrapProvider(client, 'alias/migrate');
-      const both = new EnvelopeSecretStore({ repository, provider: kmsProvider, previousProviders: [localProvider('a', { a: keyA })] });
+      const both = new EnvelopeSecretStore({ repository: table.repository, provider: kmsProvider, previousProviders: [localProvider('a', { a: keyA })] });
       await expectAllReadable(both);
       kms.clearRequests();
       expect(await both.rewrapAll()).to.deep.include({ examined: 5, rewrapped: 5, complete: true });
       expect((await both.list()).every((m) => m.provider === 'aws-kms' && m.keyId === target.arn)).to.equal(true);
       expect(kms.requestsFor('Encrypt')).to.have.length(5);
       for (const request of kms.requests) for (const [, value] of Object.values(SECRETS)) expect(request.rawBody).to.not.include(Buffer.from(value).toString('base64'));
-      await expectAllReadable(new EnvelopeSecretStore({ repository, provider: kmsProvider }));
+      await expectAllReadable(new EnvelopeSecretStore({ repository: table.repository, provider: kmsProvider }));
     });
   });
 });

@@ -3,28 +3,18 @@ import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { Knex } from 'knex';
-import { KNEX_BACKENDS, type TestKnex } from '../../../test/harness/knex.js';
+import { KNEX_BACKENDS } from '../../../test/harness/knex.js';
 import { KmsDouble, kmsClientOptions } from '../../../test/harness/kms.js';
 import { freePort } from '../../../test/harness/ports.js';
 import { AwsKmsKeyWrapProvider, createKmsClient } from './aws-kms-provider.js';
-import { SecretError } from './errors.js';
 import type { KeyWrapProvider, KeyWrapProviderName } from './key-wrap.js';
 import type { SealedSecret } from './repository.js';
 import { KnexSecretRepository } from './knex-repository.js';
 import { LocalKeyWrapProvider } from './local-provider.js';
 import { MasterKeyRing } from './master-keys.js';
-import { SECRETS_TABLE, secretsMigration } from './migration.js';
+import { SECRETS_TABLE } from './migration.js';
 import { EnvelopeSecretStore } from './store.js';
-
-async function failure(promise: Promise<unknown>): Promise<SecretError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(SecretError);
-    return error as SecretError;
-  }
-  throw new Error('expected a SecretError');
-}
+import { secretFailure, useSecretsTable } from '../../../test/harness/secrets.js';
 
 /** Every form in which a plaintext could show up in bytes or text. */
 function forms(plaintext: string): string[] {
@@ -46,58 +36,45 @@ function sealedRow(name: string): SealedSecret {
 for (const backend of KNEX_BACKENDS) {
   // one database per backend for the whole file: PGlite takes seconds to start on a loaded machine
   describe(`secrets on ${backend.label}`, () => {
-    let database: TestKnex;
-    let repository: KnexSecretRepository;
-
-    before(async () => {
-      database = await backend.open('secrets_store');
-      await secretsMigration.up(database.db);
-      repository = new KnexSecretRepository(database.db);
-    });
-    after(async () => {
-      await database?.close();
-    });
-    beforeEach(async () => {
-      await database.db(SECRETS_TABLE).delete();
-    });
+    const table = useSecretsTable(() => backend.open('secrets_store'));
 
     describe('KnexSecretRepository', () => {
       it('inserts if absent exactly once, and upserts with a growing version', async () => {
-        expect(await repository.insertIfAbsent(sealedRow('a'))).to.equal(true);
-        expect(await repository.insertIfAbsent(sealedRow('a'))).to.equal(false);
-        const replaced = await repository.upsert({ ...sealedRow('a'), purpose: 'q' });
+        expect(await table.repository.insertIfAbsent(sealedRow('a'))).to.equal(true);
+        expect(await table.repository.insertIfAbsent(sealedRow('a'))).to.equal(false);
+        const replaced = await table.repository.upsert({ ...sealedRow('a'), purpose: 'q' });
         expect(replaced).to.include({ name: 'a', purpose: 'q', version: 2 });
-        const row = (await repository.find('a'))!;
+        const row = (await table.repository.find('a'))!;
         expect(row.version).to.equal(2);
         expect(Buffer.isBuffer(row.ciphertext) && Buffer.isBuffer(row.iv)).to.equal(true);
-        expect(await repository.find('zzz')).to.equal(undefined);
+        expect(await table.repository.find('zzz')).to.equal(undefined);
       });
 
       it('swaps the wrapping only at the expected version', async () => {
-        await repository.upsert(sealedRow('a'));
+        await table.repository.upsert(sealedRow('a'));
         const wrapping = { provider: 'aws-kms', keyId: 'arn:k2', wrappedKey: randomBytes(80) };
-        expect(await repository.replaceWrapping('a', 2, wrapping)).to.equal(false);
-        expect(await repository.replaceWrapping('a', 1, wrapping)).to.equal(true);
-        expect(await repository.replaceWrapping('a', 1, wrapping)).to.equal(false);
-        const row = (await repository.find('a'))!;
+        expect(await table.repository.replaceWrapping('a', 2, wrapping)).to.equal(false);
+        expect(await table.repository.replaceWrapping('a', 1, wrapping)).to.equal(true);
+        expect(await table.repository.replaceWrapping('a', 1, wrapping)).to.equal(false);
+        const row = (await table.repository.find('a'))!;
         expect(row).to.include({ provider: 'aws-kms', keyId: 'arn:k2', version: 2 });
         expect(row.wrappedKey.equals(wrapping.wrappedKey)).to.equal(true);
       });
 
       it('pages through rows by name and refuses malformed rows', async () => {
-        for (const name of ['c', 'a', 'e', 'b', 'd']) await repository.upsert(sealedRow(name));
-        const first = await repository.page(undefined, 2);
-        const second = await repository.page(first.at(-1)!.name, 2);
-        const third = await repository.page(second.at(-1)!.name, 2);
+        for (const name of ['c', 'a', 'e', 'b', 'd']) await table.repository.upsert(sealedRow(name));
+        const first = await table.repository.page(undefined, 2);
+        const second = await table.repository.page(first.at(-1)!.name, 2);
+        const third = await table.repository.page(second.at(-1)!.name, 2);
         expect([...first, ...second, ...third].map((r) => r.name)).to.deep.equal(['a', 'b', 'c', 'd', 'e']);
         let refused = false;
         try {
-          await repository.upsert({ ...sealedRow('bad'), iv: randomBytes(11) });
+          await table.repository.upsert({ ...sealedRow('bad'), iv: randomBytes(11) });
         } catch {
           refused = true;
         }
         expect(refused).to.equal(true);
-        expect(await repository.find('bad')).to.equal(undefined);
+        expect(await table.repository.find('bad')).to.equal(undefined);
       });
     });
 
@@ -113,13 +90,13 @@ for (const backend of KNEX_BACKENDS) {
         wrap: async (plaintext) => ({ keyId: 'none', wrapped: Buffer.from(plaintext) }),
         rewrap: async () => undefined,
       };
-      const store = new EnvelopeSecretStore({ repository, provider: careless });
+      const store = new EnvelopeSecretStore({ repository: table.repository, provider: careless });
       await store.put('bound', 'value-bound-by-aad', 'purpose-one');
       expect((await store.require('bound', 'purpose-one')).text()).to.equal('value-bound-by-aad');
-      expect((await failure(store.get('bound', 'purpose-two'))).reason).to.equal('undecryptable');
-      await database.db.raw(`insert into ${SECRETS_TABLE} (name, purpose, provider, key_id, wrapped_key, iv, tag, ciphertext)
+      expect((await secretFailure(store.get('bound', 'purpose-two'))).reason).to.equal('undecryptable');
+      await table.db.raw(`insert into ${SECRETS_TABLE} (name, purpose, provider, key_id, wrapped_key, iv, tag, ciphertext)
         select 'rebound', purpose, provider, key_id, wrapped_key, iv, tag, ciphertext from ${SECRETS_TABLE} where name = 'bound'`);
-      expect((await failure(store.get('rebound', 'purpose-one'))).reason).to.equal('undecryptable');
+      expect((await secretFailure(store.get('rebound', 'purpose-one'))).reason).to.equal('undecryptable');
     });
 
     for (const providerName of ['local', 'aws-kms'] as const satisfies readonly KeyWrapProviderName[]) {
@@ -139,7 +116,7 @@ for (const backend of KNEX_BACKENDS) {
           } else {
             provider = new LocalKeyWrapProvider(new MasterKeyRing('dev', new Map([['dev', randomBytes(32)]])));
           }
-          store = new EnvelopeSecretStore({ repository, provider });
+          store = new EnvelopeSecretStore({ repository: table.repository, provider });
         });
         after(async () => {
           client?.destroy();
@@ -163,7 +140,7 @@ for (const backend of KNEX_BACKENDS) {
         it('uses a fresh data key and IV for every value', async () => {
           await store.put('a', 'same value', 'p');
           await store.put('b', 'same value', 'p');
-          const [a, b] = [(await repository.find('a'))!, (await repository.find('b'))!];
+          const [a, b] = [(await table.repository.find('a'))!, (await table.repository.find('b'))!];
           expect(a.iv.equals(b.iv)).to.equal(false);
           expect(a.wrappedKey.equals(b.wrappedKey)).to.equal(false);
           expect(a.ciphertext.equals(b.ciphertext)).to.equal(false);
@@ -180,28 +157,28 @@ for (const backend of KNEX_BACKENDS) {
           expect(await store.delete('svc/one')).to.equal(true);
           expect(await store.delete('svc/one')).to.equal(false);
           expect(await store.get('svc/one', 'upstream-credential')).to.equal(undefined);
-          const missing = await failure(store.require('svc/one', 'upstream-credential'));
+          const missing = await secretFailure(store.require('svc/one', 'upstream-credential'));
           expect([missing.reason, missing.code]).to.deep.equal(['not_found', 'not_found']);
         });
 
         it('refuses to open a value for another purpose, or under another name', async () => {
           await store.put('threescale/admin', 'tok-purpose-bound', 'threescale-access-token');
-          const wrongPurpose = await failure(store.get('threescale/admin', 'upstream-credential'));
+          const wrongPurpose = await secretFailure(store.get('threescale/admin', 'upstream-credential'));
           expect([wrongPurpose.reason, wrongPurpose.code]).to.deep.equal(['undecryptable', 'internal_error']);
           expect(wrongPurpose.message).to.include("'threescale/admin'").and.not.include('tok-purpose-bound');
           if (kms) expect(wrongPurpose.details['exception']).to.equal('InvalidCiphertextException');
-          await database.db.raw(`insert into ${SECRETS_TABLE} (name, purpose, provider, key_id, wrapped_key, iv, tag, ciphertext)
+          await table.db.raw(`insert into ${SECRETS_TABLE} (name, purpose, provider, key_id, wrapped_key, iv, tag, ciphertext)
             select 'copied', purpose, provider, key_id, wrapped_key, iv, tag, ciphertext from ${SECRETS_TABLE} where name = 'threescale/admin'`);
-          expect((await failure(store.get('copied', 'threescale-access-token'))).reason).to.equal('undecryptable');
-          await database.db(SECRETS_TABLE).where({ name: 'threescale/admin' }).update({ purpose: 'upstream-credential' });
-          expect((await failure(store.get('threescale/admin', 'upstream-credential'))).reason).to.equal('undecryptable');
+          expect((await secretFailure(store.get('copied', 'threescale-access-token'))).reason).to.equal('undecryptable');
+          await table.db(SECRETS_TABLE).where({ name: 'threescale/admin' }).update({ purpose: 'upstream-credential' });
+          expect((await secretFailure(store.get('threescale/admin', 'upstream-credential'))).reason).to.equal('undecryptable');
         });
 
         for (const column of ['ciphertext', 'tag', 'iv', 'wrapped_key'] as const) {
           it(`detects a tampered ${column}`, async () => {
             await store.put('tamper/me', 'tamper-evident-value', 'upstream-credential');
-            await flipByte(database.db, 'tamper/me', column);
-            const error = await failure(store.get('tamper/me', 'upstream-credential'));
+            await flipByte(table.db, 'tamper/me', column);
+            const error = await secretFailure(store.get('tamper/me', 'upstream-credential'));
             expect(error.reason).to.equal('undecryptable');
             expect(error.message).to.not.include('tamper-evident-value');
           });
@@ -210,11 +187,11 @@ for (const backend of KNEX_BACKENDS) {
         it('never lets the plaintext reach the database or the wire', async () => {
           const plaintext = `pc-upstream-password-${randomBytes(8).toString('hex')}`;
           await store.put('upstream/db', plaintext, 'upstream-credential');
-          const dump = (await database.db.raw(`select t::text as row from ${SECRETS_TABLE} t`)) as { rows: Array<{ row: string }> };
+          const dump = (await table.db.raw(`select t::text as row from ${SECRETS_TABLE} t`)) as { rows: Array<{ row: string }> };
           const text = dump.rows.map((r) => r.row).join('\n');
           expect(text).to.include('upstream/db');
           for (const form of forms(plaintext)) expect(text).to.not.include(form);
-          const row = (await database.db(SECRETS_TABLE).where({ name: 'upstream/db' }).first()) as Record<string, unknown>;
+          const row = (await table.db(SECRETS_TABLE).where({ name: 'upstream/db' }).first()) as Record<string, unknown>;
           for (const value of Object.values(row)) {
             const bytes = value instanceof Uint8Array ? Buffer.from(value) : Buffer.from(String(value));
             expect(bytes.includes(Buffer.from(plaintext))).to.equal(false);
@@ -235,7 +212,7 @@ for (const backend of KNEX_BACKENDS) {
             store.put('ok', Buffer.alloc(64 * 1024 + 1), 'p'),
             store.get('ok', ''),
           ]) {
-            const error = await failure(attempt);
+            const error = await secretFailure(attempt);
             expect([error.reason, error.code]).to.deep.equal(['invalid_input', 'validation_failed']);
           }
           expect(await store.list()).to.deep.equal([]);
@@ -257,9 +234,9 @@ for (const backend of KNEX_BACKENDS) {
             await store.put('kept', 'old-value', 'p');
             const nowhere = createKmsClient(kmsClientOptions({ region: 'us-east-1', endpoint: `http://127.0.0.1:${await freePort()}` }));
             try {
-              const cut = new EnvelopeSecretStore({ repository, provider: new AwsKmsKeyWrapProvider(nowhere, 'alias/portcullis-secrets') });
+              const cut = new EnvelopeSecretStore({ repository: table.repository, provider: new AwsKmsKeyWrapProvider(nowhere, 'alias/portcullis-secrets') });
               for (const attempt of [cut.put('kept', 'new-value', 'p'), cut.put('fresh', 'v', 'p'), cut.putIfAbsent('fresh', 'v', 'p'), cut.get('kept', 'p')]) {
-                const error = await failure(attempt);
+                const error = await secretFailure(attempt);
                 expect([error.reason, error.code]).to.deep.equal(['kms_unavailable', 'dependency_unavailable']);
               }
             } finally {
@@ -274,7 +251,7 @@ for (const backend of KNEX_BACKENDS) {
             kms!.setKeyEnabled(kmsKeyId, false);
             try {
               for (const attempt of [store.get('guarded', 'p'), store.put('guarded', 'v2', 'p')]) {
-                const error = await failure(attempt);
+                const error = await secretFailure(attempt);
                 expect([error.reason, error.code]).to.deep.equal(['kms_key_disabled', 'upstream_provider_error']);
                 expect(error.message).to.include('DisabledException');
               }
