@@ -3,7 +3,8 @@
  * Every problem is reported at once so an operator fixes a deployment in one round trip.
  */
 import path from 'node:path';
-import { Secret } from './secrets/secret.js';
+import { Secret } from '../../authz-service/src/core/secret.js';
+import { parseSecretsConfig, SecretsConfigError, type SecretsConfig } from './secrets/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -18,8 +19,10 @@ export interface ControlPlaneConfig {
   /** Embedded database files and the generated key pepper live here. */
   readonly dataDir: string;
   readonly port: number;
-  /** HMAC pepper for API keys; absent only in embedded mode, where one is generated into dataDir. */
+  /** HMAC pepper for API keys; when absent it comes from the secret store, or (embedded mode) a file in dataDir. */
   readonly keyPepper?: Secret;
+  /** Envelope-encryption secret store (local master key or AWS KMS), when configured. */
+  readonly secrets?: SecretsConfig;
   /** Accepted as an admin credential; when set, first start creates no admin key. */
   readonly bootstrapAdminKey?: Secret;
   /** JWT role or scope that makes a caller an administrator. */
@@ -36,6 +39,9 @@ export const MIN_PEPPER_BYTES = 32;
 export const MIN_BOOTSTRAP_KEY_LENGTH = 32;
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** Any of these means the operator wants the secret store (and its own parser reports what is missing). */
+const SECRET_STORE_SETTINGS = ['PORTCULLIS_MASTER_KEY', 'PORTCULLIS_MASTER_KEY_FILE', 'PORTCULLIS_KMS_PROVIDER'] as const;
 
 /** Unset and empty are the same thing: `FOO=` in a compose file means "not configured". */
 function read(env: Env, name: string): string | undefined {
@@ -66,10 +72,20 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   if (rawPepper !== undefined && Buffer.byteLength(rawPepper, 'utf8') < MIN_PEPPER_BYTES) {
     errors.push(`PORTCULLIS_KEY_PEPPER: must be at least ${MIN_PEPPER_BYTES} bytes (e.g. \`openssl rand -base64 48\`)`);
   }
-  if (rawPepper === undefined && database.kind === 'postgres') {
+  let secrets: SecretsConfig | undefined;
+  if (SECRET_STORE_SETTINGS.some((name) => read(env, name) !== undefined)) {
+    try {
+      secrets = parseSecretsConfig(env);
+    } catch (error) {
+      if (!(error instanceof SecretsConfigError)) throw error;
+      errors.push(...error.problems);
+    }
+  }
+  if (rawPepper === undefined && database.kind === 'postgres' && !SECRET_STORE_SETTINGS.some((name) => read(env, name) !== undefined)) {
     errors.push(
-      'PORTCULLIS_KEY_PEPPER: required with PORTCULLIS_DATABASE_URL; every replica must hash keys with the same pepper, ' +
-        'and it must not live in the database (generate one with `openssl rand -base64 48`)',
+      'PORTCULLIS_KEY_PEPPER: required with PORTCULLIS_DATABASE_URL unless a secret store is configured (PORTCULLIS_MASTER_KEY or ' +
+        'PORTCULLIS_KMS_PROVIDER); every replica must hash keys with the same pepper, and it must not live in the database in plaintext ' +
+        '(generate one with `openssl rand -base64 48`)',
     );
   }
 
@@ -93,6 +109,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
       dataDir,
       port,
       ...(rawPepper !== undefined ? { keyPepper: new Secret(rawPepper) } : {}),
+      ...(secrets !== undefined ? { secrets } : {}),
       ...(rawBootstrap !== undefined ? { bootstrapAdminKey: new Secret(rawBootstrap) } : {}),
       adminRole,
       logLevel,

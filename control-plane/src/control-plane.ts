@@ -28,7 +28,7 @@ import { meRoutes } from './http/routes/me.js';
 import { operationRoutes } from './http/routes/operations.js';
 import { planRoutes } from './http/routes/plans.js';
 import { serviceRoutes } from './http/routes/services.js';
-import { pepperSourceFor, type PepperSource } from './secrets/pepper.js';
+import { pepperSourceFor, type PepperSource } from './pepper-source.js';
 import { bootstrapFirstAdmin, type BootstrapResult } from './services/bootstrap.js';
 import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
@@ -74,16 +74,15 @@ function announceToStdout(message: string): void {
 export async function createControlPlane(config: ControlPlaneConfig, options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? Date.now;
-  const pepperSource = options.pepperSource ?? pepperSourceFor(config);
-  const pepper = await pepperSource.load();
-  const hasher = new KeyHasher(pepper);
-  const vault = new ResponseVault(pepper);
-  pepper.fill(0);
-
   const db = await openDatabase(config.database);
   try {
     const applied = await migrateToLatest(db);
     if (applied.length > 0) logger.info({ migrations: applied }, 'database migrated');
+    const pepperSource = options.pepperSource ?? pepperSourceFor(config, db);
+    const pepper = await pepperSource.load();
+    const hasher = new KeyHasher(pepper);
+    const vault = new ResponseVault(pepper);
+    pepper.fill(0);
     logger.info({ database: config.database.kind, pepper: pepperSource.description }, 'control plane storage ready');
 
     const lifecycle = new KeyLifecycle(hasher, options.keyHooks);
@@ -102,7 +101,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
 
     const authStateCache = new AuthStateCache(db);
     const authenticator = new Authenticator({
-      resolvers: controlPlaneResolvers(db, hasher),
+      resolvers: controlPlaneResolvers(db, hasher, logger),
       authState: () => authStateCache.get(),
       hasher,
       ...(config.bootstrapAdminKey ? { bootstrapKey: config.bootstrapAdminKey } : {}),

@@ -1,13 +1,25 @@
 /**
- * Where the API-key pepper comes from. Behind a tiny interface because a KMS-wrapped pepper arrives in a
- * later issue; callers only ever see `load()`. The pepper is never stored in the database: a database
- * leak alone must not be enough to test guessed keys.
+ * Where the API-key pepper comes from, behind one small interface: callers only ever see `load()`.
+ *
+ * - PORTCULLIS_KEY_PEPPER, when set, wins.
+ * - With a secret store configured (PORTCULLIS_MASTER_KEY or PORTCULLIS_KMS_PROVIDER), the pepper is created
+ *   once and kept envelope-encrypted in the database under a key that is not in the database.
+ * - Otherwise, in embedded mode, it is generated once into the data directory (mode 0600).
+ * - Postgres with neither is refused at configuration time: every replica must share one pepper.
+ *
+ * The plaintext pepper is never stored in the database: a database leak alone must not be enough to test
+ * guessed keys.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { MIN_PEPPER_BYTES, type ControlPlaneConfig } from '../config.js';
-import type { Secret } from './secret.js';
+import type { Knex } from 'knex';
+import type { Secret } from '../../authz-service/src/core/secret.js';
+import { MIN_PEPPER_BYTES, type ControlPlaneConfig } from './config.js';
+import { createSecretStore } from './secrets/create-store.js';
+import { KnexSecretRepository } from './secrets/knex-repository.js';
+import { loadPepper } from './secrets/pepper.js';
+import type { SecretStore } from './secrets/store.js';
 
 export interface PepperSource {
   /** For startup logs: where the pepper came from, never the pepper. */
@@ -23,6 +35,18 @@ export class EnvironmentPepper implements PepperSource {
 
   async load(): Promise<Buffer> {
     return Buffer.from(this.value.reveal(), 'utf8');
+  }
+}
+
+export class SecretStorePepper implements PepperSource {
+  constructor(
+    private readonly store: SecretStore,
+    readonly description: string,
+  ) {}
+
+  async load(): Promise<Buffer> {
+    // the environment was considered already; the store creates the pepper on first use
+    return loadPepper(this.store, {});
   }
 }
 
@@ -76,7 +100,12 @@ export class DataDirPepper implements PepperSource {
   }
 }
 
-/** The configured source; config parsing already refused Postgres without an explicit pepper. */
-export function pepperSourceFor(config: Pick<ControlPlaneConfig, 'keyPepper' | 'dataDir'>): PepperSource {
-  return config.keyPepper ? new EnvironmentPepper(config.keyPepper) : new DataDirPepper(config.dataDir);
+/** The configured source. Needs the migrated database when the pepper lives in the secret store. */
+export function pepperSourceFor(config: Pick<ControlPlaneConfig, 'keyPepper' | 'dataDir' | 'secrets'>, db: Knex): PepperSource {
+  if (config.keyPepper) return new EnvironmentPepper(config.keyPepper);
+  if (config.secrets) {
+    const store = createSecretStore(config.secrets, { repository: new KnexSecretRepository(db) });
+    return new SecretStorePepper(store, `secret store (${config.secrets.provider})`);
+  }
+  return new DataDirPepper(config.dataDir);
 }

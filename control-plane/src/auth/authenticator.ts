@@ -8,7 +8,7 @@ import type { NormalizedRequest } from '../../../authz-service/src/core/request.
 import type { KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
 import { authenticate } from '../../../authz-service/src/core/authenticate.js';
 import { bearerToken, type CredentialResolver } from '../../../authz-service/src/credentials/resolver.js';
-import type { Secret } from '../secrets/secret.js';
+import type { Secret } from '../../../authz-service/src/core/secret.js';
 import { actorFromPrincipal, BOOTSTRAP_ACTOR, type Actor } from './actor.js';
 import type { AuthState } from './auth-state.js';
 

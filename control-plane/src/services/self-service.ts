@@ -5,6 +5,7 @@
  * "forbidden": its existence is not revealed.
  */
 import type { Knex } from 'knex';
+import { autoConsumerId } from '../../../authz-service/src/credentials/jwt/index.js';
 import type { ConsumerResource } from '../api/consumers.js';
 import type { MyKeyCreate } from '../api/keys.js';
 import type { ServiceResource } from '../api/services.js';
@@ -32,8 +33,10 @@ export async function ensureOwnConsumer(db: Knex, caller: Caller, clock: Clock):
   if (id === undefined) {
     throw new ProblemError('forbidden', 'this credential does not belong to a consumer; self-service needs a user or service-account credential');
   }
-  if (actor.kind === 'jwt' && actor.principal?.issuer !== undefined && !(await consumerExists(db, id))) {
-    const subject = { issuer: actor.principal.issuer, sub: actor.principal.subject };
+  const issuer = actor.principal?.issuer;
+  // only an auto-mapped subject (whose consumer id is derived from issuer and subject) is created here
+  if (actor.kind === 'jwt' && issuer !== undefined && id === autoConsumerId(issuer, actor.principal!.subject) && !(await consumerExists(db, id))) {
+    const subject = { issuer, sub: actor.principal!.subject };
     await inUnitOfWork(db, caller, 'consumer.auto_create', clock, async (uow) => ({
       status: 201,
       value: await ensureSubjectConsumer(uow, id, actor.name ?? actor.principal!.subject, subject),

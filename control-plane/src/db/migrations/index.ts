@@ -3,6 +3,7 @@
  * from TypeScript sources (tests) and from compiled JavaScript (deployments) without file-name games.
  */
 import type { Knex } from 'knex';
+import { SECRETS_MIGRATION_NAME, secretsMigration } from '../../secrets/migration.js';
 import * as initial from './001-initial.js';
 
 interface NamedMigration {
@@ -10,7 +11,11 @@ interface NamedMigration {
   readonly migration: Knex.Migration;
 }
 
-const MIGRATIONS: readonly NamedMigration[] = [{ name: '001-initial', migration: initial }];
+/** In order of application; never reorder or rename an entry once it has shipped. */
+const MIGRATIONS: readonly NamedMigration[] = [
+  { name: '001-initial', migration: initial },
+  { name: SECRETS_MIGRATION_NAME, migration: secretsMigration },
+];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
   getMigrations: async () => [...MIGRATIONS],
