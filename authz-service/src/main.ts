@@ -84,7 +84,7 @@ function throttledWarning(logger: Logger, message: string, intervalMs = 10_000):
 }
 
 function keyCount(state: CompiledState): number {
-  return state.spec.keys.length;
+  return state.keyCount;
 }
 
 export async function startAuthzService(config: AuthzConfig, options: StartOptions = {}): Promise<AuthzServiceHandles> {
