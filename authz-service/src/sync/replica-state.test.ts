@@ -30,7 +30,7 @@ const delta = (from: number, to: number, changes: WireChange[], catalogJson = ''
 
 async function resolve(state: CompiledState, key: string): Promise<ResolveOutcome> {
   return resolver.resolve(
-    { adapter: 'forward_auth', method: 'GET', host: 'h', path: '/llm', query: '', headers: { 'x-api-key': key }, clientIp: '127.0.0.1' },
+    { adapter: 'forward_auth', method: 'GET', scheme: 'http', host: 'h', path: '/llm', query: '', headers: { 'x-api-key': key }, clientIp: '127.0.0.1' },
     { state, service: state.services.get('llm')!, now: Date.now() },
   );
 }
