@@ -155,7 +155,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
           server = s;
         }),
       async serveSync(overrides = {}) {
-        if (sync) throw new Error('the sync server is already running');
+        if (sync && !sync.closed) throw new Error('the sync server is already running');
         const token = overrides.token ?? config.sync?.token;
         if (!token) throw new Error('the sync server needs a token (PORTCULLIS_SYNC_TOKEN)');
         sync = await startSyncServer({

@@ -104,10 +104,12 @@ export class ChangeFeed {
     return read;
   }
 
-  /** Delete changes older than the retention; returns how many went. */
-  async prune(): Promise<number> {
+  /** Delete changes older than the retention (or `retentionMs`); returns how many went. */
+  async prune(retentionMs = this.#options.retentionMs ?? DEFAULT_RETENTION_MS): Promise<number> {
     try {
-      return await pruneChanges(this.#options.db, new Date(this.#clock() - (this.#options.retentionMs ?? DEFAULT_RETENTION_MS)));
+      const pruned = await pruneChanges(this.#options.db, new Date(this.#clock() - retentionMs));
+      if (pruned > 0) this.#deltas = new Map();
+      return pruned;
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'pruning the change log failed; will retry');
       return 0;

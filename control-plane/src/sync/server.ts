@@ -50,6 +50,7 @@ export interface SyncServer {
   readonly feed: ChangeFeed;
   /** Replicas connected right now. */
   readonly subscribers: number;
+  readonly closed: boolean;
   /** Ends every stream (replicas reconnect), stops listening. Idempotent. */
   close(): Promise<void>;
 }
@@ -119,6 +120,9 @@ export async function startSyncServer(options: SyncServerOptions): Promise<SyncS
     feed,
     get subscribers() {
       return subscriptions.size;
+    },
+    get closed() {
+      return closing !== undefined;
     },
     close() {
       closing ??= (async () => {
