@@ -31,16 +31,20 @@ describe('CLI session: stored tokens, automatic refresh, refresh failure', funct
     await rm(dir, { recursive: true, force: true });
   });
 
-  function session(env: Record<string, string> = {}): Session {
+  /** A session whose clock runs `aheadSeconds` ahead, to reach a token's expiry without waiting for it. */
+  function session(env: Record<string, string> = {}, aheadSeconds = 0): Session {
     const e = { PORTCULLIS_CONFIG_DIR: dir, ...env };
-    return new Session(resolveSettings({}, e, {}, configPaths(e)), { ...io, env: e });
+    return new Session(resolveSettings({}, e, {}, configPaths(e)), { ...io, env: e, now: () => Date.now() + aheadSeconds * 1000 });
   }
 
-  async function logIn(as = 'alice'): Promise<Session> {
+  /** Seconds to skip so that an access token of `ttl` seconds is inside the refresh margin. */
+  const nearExpiryOf = (ttl: number) => ttl - REFRESH_MARGIN_SECONDS / 2;
+
+  async function logIn(as = 'alice', aheadSeconds = 0): Promise<Session> {
     const client = new OidcClient(idp.issuer, 'portcullis-cli');
     const outcome = await client.token({ grant_type: 'password', username: as, password: `${as}-password`, scope: 'openid profile' });
     if (!outcome.ok) throw new Error(outcome.error);
-    const s = session();
+    const s = session({}, aheadSeconds);
     await s.store.save(storedTokensFrom(outcome.tokens, { issuer: idp.issuer, clientId: 'portcullis-cli', grant: 'password', nowMs: Date.now() }));
     return s;
   }
@@ -53,12 +57,14 @@ describe('CLI session: stored tokens, automatic refresh, refresh failure', funct
     expect(idp.counters.tokenRequests['refresh_token'] ?? 0).to.equal(before);
   });
 
-  it('refreshes an access token that is about to expire and stores the new tokens (0600)', async () => {
-    idp.accessTokenTtl = REFRESH_MARGIN_SECONDS - 10;
-    const s = await logIn();
+  it('refreshes an access token that is about to expire, once, and stores the new tokens (0600)', async () => {
+    const s = await logIn('alice', nearExpiryOf(idp.accessTokenTtl));
     const first = await s.store.load();
     const before = idp.counters.tokenRequests['refresh_token'] ?? 0;
     const token = await s.bearer();
+    expect(idp.counters.tokenRequests['refresh_token']).to.equal(before + 1);
+    // the refreshed token is good for its whole lifetime: no second refresh in the same run
+    expect(await s.bearer()).to.equal(token);
     expect(idp.counters.tokenRequests['refresh_token']).to.equal(before + 1);
     const second = await s.store.load();
     if (first.kind !== 'tokens' || second.kind !== 'tokens') throw new Error('no tokens');
@@ -69,9 +75,19 @@ describe('CLI session: stored tokens, automatic refresh, refresh failure', funct
     expect((await stat(s.store.file)).mode & 0o777).to.equal(0o600);
   });
 
+  it('does not refresh short-lived tokens on every call: the margin is at most half the lifetime', async () => {
+    idp.accessTokenTtl = 40;
+    const s = await logIn('alice', 15); // 25 s left of 40: more than half
+    const before = idp.counters.tokenRequests['refresh_token'] ?? 0;
+    await s.bearer();
+    expect(idp.counters.tokenRequests['refresh_token'] ?? 0).to.equal(before);
+    const later = await logIn('alice', 25); // 15 s left of 40: refresh
+    await later.bearer();
+    expect(idp.counters.tokenRequests['refresh_token']).to.equal(before + 1);
+  });
+
   it('asks for a new login (exit 2) and forgets the tokens when the provider refuses the refresh', async () => {
-    idp.accessTokenTtl = REFRESH_MARGIN_SECONDS - 10;
-    const s = await logIn();
+    const s = await logIn('alice', nearExpiryOf(idp.accessTokenTtl));
     const loaded = await s.store.load();
     if (loaded.kind !== 'tokens') throw new Error('no tokens');
     await new OidcClient(idp.issuer, 'portcullis-cli').revoke(loaded.tokens.refresh_token!, 'refresh_token');

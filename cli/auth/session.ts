@@ -1,7 +1,8 @@
 /**
  * The credential every control-plane call carries: `PORTCULLIS_TOKEN` when set (an API key or an access
  * token, used as-is), otherwise the stored login, refreshed with its refresh token when the access token
- * is within a minute of expiry. A refresh the provider refuses ends the login and asks for a new one.
+ * is within a minute of expiry (or half its lifetime, for short-lived ones). A refresh the provider
+ * refuses ends the login and asks for a new one.
  */
 import type { Settings } from '../config/settings.js';
 import { authError } from '../exit.js';
@@ -10,6 +11,7 @@ import { jwtClaims } from './claims.js';
 import { OidcClient, type TokenResponse } from './oidc-client.js';
 import { type StoredTokens, TokenStore } from './token-store.js';
 
+/** Refresh when less than this is left of the access token's life (at most half its lifetime). */
 export const REFRESH_MARGIN_SECONDS = 60;
 
 /** What the control-plane client asks for a bearer credential. */
@@ -47,6 +49,8 @@ export function storedTokensFrom(
 
 export class Session implements CredentialSource {
   readonly store: TokenStore;
+  /** The login as this process last loaded or refreshed it. */
+  #current: StoredTokens | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -77,14 +81,18 @@ export class Session implements CredentialSource {
 
   /** The stored login with a usable access token (refreshed if needed); exit 2 when there is none. */
   async login(): Promise<StoredTokens> {
+    if (this.#current !== undefined && !this.#nearExpiry(this.#current)) return this.#current;
     const loaded = await this.store.load();
     if (loaded.kind === 'none') throw authError('Not logged in; run `portcullis login` (or set PORTCULLIS_TOKEN).');
     if (loaded.kind === 'corrupt') throw authError(`The stored login in ${this.store.file} is unreadable; run \`portcullis login\` again.`);
-    return this.#nearExpiry(loaded.tokens) ? this.#refresh(loaded.tokens) : loaded.tokens;
+    this.#current = this.#nearExpiry(loaded.tokens) ? await this.#refresh(loaded.tokens) : loaded.tokens;
+    return this.#current;
   }
 
   #nearExpiry(tokens: StoredTokens): boolean {
-    return tokens.expires_at !== undefined && tokens.expires_at - this.io.now() / 1000 < REFRESH_MARGIN_SECONDS;
+    if (tokens.expires_at === undefined) return false;
+    const margin = Math.min(REFRESH_MARGIN_SECONDS, (tokens.expires_at - tokens.obtained_at) / 2);
+    return tokens.expires_at - this.io.now() / 1000 < margin;
   }
 
   async #refresh(tokens: StoredTokens): Promise<StoredTokens> {
@@ -96,12 +104,13 @@ export class Session implements CredentialSource {
     if (!outcome.ok) {
       // another portcullis process may have refreshed (and rotated the refresh token) a moment ago
       const again = await this.store.load();
-      if (again.kind === 'tokens' && again.tokens.access_token !== tokens.access_token && !this.#nearExpiry(again.tokens)) return again.tokens;
+      if (again.kind === 'tokens' && again.tokens.access_token !== tokens.access_token && !this.#nearExpiry(again.tokens)) return (this.#current = again.tokens);
       await this.store.clear();
       throw authError(`Your session at ${tokens.issuer} has ended (${outcome.error}); run \`portcullis login\` again.`);
     }
     const next = storedTokensFrom(outcome.tokens, { issuer: tokens.issuer, clientId: tokens.client_id, grant: tokens.grant, nowMs: this.io.now(), previous: tokens });
     await this.store.save(next);
+    this.#current = next;
     return next;
   }
 }
