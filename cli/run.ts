@@ -27,18 +27,21 @@ export async function run(argv: readonly string[], io: Io): Promise<ExitCode> {
     await dispatch(argv, io);
     return ExitCode.Ok;
   } catch (error) {
-    if (error instanceof CliError) {
-      io.err(`portcullis: ${error.message}\n`);
-      return error.exitCode;
-    }
-    const fsError = error as NodeJS.ErrnoException;
-    if (typeof fsError.code === 'string' && typeof fsError.path === 'string') {
-      io.err(`portcullis: cannot ${fsError.syscall ?? 'access'} ${fsError.path} (${fsError.code}).\n`);
-      return ExitCode.Usage;
-    }
-    io.err(`portcullis: unexpected failure: ${error instanceof Error ? error.message : String(error)}\n`);
-    return ExitCode.Server;
+    const failure = asCliError(error);
+    // with --json a script gets the error as JSON too (on stderr, so stdout stays empty)
+    if (argv.includes('--json')) io.err(`${JSON.stringify({ error: { exit_code: failure.exitCode, message: failure.message } })}\n`);
+    else io.err(`portcullis: ${failure.message}\n`);
+    return failure.exitCode;
   }
+}
+
+function asCliError(error: unknown): CliError {
+  if (error instanceof CliError) return error;
+  const fsError = error as NodeJS.ErrnoException;
+  if (typeof fsError.code === 'string' && typeof fsError.path === 'string') {
+    return new CliError(ExitCode.Usage, `cannot ${fsError.syscall ?? 'access'} ${fsError.path} (${fsError.code}).`);
+  }
+  return new CliError(ExitCode.Server, `unexpected failure: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 async function dispatch(argv: readonly string[], io: Io): Promise<void> {

@@ -125,6 +125,10 @@ describe('portcullis login / logout against a real OpenID provider', function ()
     const none = await runCli(['login'], { HOME: dir, PORTCULLIS_CONFIG_DIR: env['PORTCULLIS_CONFIG_DIR']! });
     expect(none.code).to.equal(1);
     expect(none.stderr).to.match(/No identity provider configured/);
+    const asJson = await runCli(['login', '--json'], { HOME: dir, PORTCULLIS_CONFIG_DIR: env['PORTCULLIS_CONFIG_DIR']! });
+    expect(asJson.code).to.equal(1);
+    expect(asJson.stdout).to.equal('');
+    expect(JSON.parse(asJson.stderr).error).to.deep.include({ exit_code: 1 });
 
     const port = await freePort();
     const down = await runCli(['login', '--issuer', `http://127.0.0.1:${port}/realms/x`], env);
