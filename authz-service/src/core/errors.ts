@@ -38,6 +38,7 @@ export const ERROR_CATALOG = {
   // ── request shape ──────────────────────────────────────────────────────────────
   invalid_request: entry(400, GrpcCode.INVALID_ARGUMENT, 'The request could not be understood'),
   no_route: entry(404, GrpcCode.NOT_FOUND, 'No protected service matches this request'),
+  request_header_too_large: entry(431, GrpcCode.INVALID_ARGUMENT, 'The request header section is too large'),
   // ── authentication (401) ──────────────────────────────────────────────────────
   missing_credential: entry(401, GrpcCode.UNAUTHENTICATED, 'Credentials are required'),
   credential_not_accepted: entry(401, GrpcCode.UNAUTHENTICATED, 'This credential type is not accepted here'),

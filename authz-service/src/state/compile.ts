@@ -102,22 +102,34 @@ export function isoToMs(iso: string | undefined): number | undefined {
 }
 
 /** A host pattern's rank: exact hosts beat wildcards, longer wildcards beat shorter, any host beats none. */
-function hostRank(host: string | undefined): number {
+export function hostRank(host: string | undefined): number {
   if (host === undefined) return 0;
   return host.startsWith('*.') ? host.length : 100_000;
 }
 
-function hostMatches(pattern: string | undefined, host: string): boolean {
+/** Also tells whether one pattern covers another: hostMatches("*.example.com", "*.eu.example.com") is true. */
+export function hostMatches(pattern: string | undefined, host: string): boolean {
   if (pattern === undefined) return true;
   if (!pattern.startsWith('*.')) return pattern === host;
   return host.length > pattern.length - 1 && host.endsWith(pattern.slice(1));
 }
 
-interface ServiceCandidate {
-  readonly service: CompiledService;
+/** Where a service sits in the matching order: its host pattern and path prefix ("/" when it has none). */
+export interface MatchKey {
   readonly host?: string;
   readonly prefix: string;
-  readonly rank: number;
+}
+
+/**
+ * Portcullis' matching order, host first (like nginx's server_name), then the longest path prefix. The
+ * gateway configuration renderers order (and prioritise) their routes by the same comparator.
+ */
+export function compareMatchOrder(a: MatchKey, b: MatchKey): number {
+  return hostRank(b.host) - hostRank(a.host) || b.prefix.length - a.prefix.length;
+}
+
+interface ServiceCandidate extends MatchKey {
+  readonly service: CompiledService;
 }
 
 function compileService(spec: ServiceSpec, errors: string[], at: string): CompiledService {
@@ -237,10 +249,9 @@ export function compileState(input: unknown): CompileResult {
     const other = matchKeys.get(matchKey);
     if (other !== undefined) errors.push(`${at}.match: same host and path_prefix as service "${other}"; a request could not tell them apart`);
     matchKeys.set(matchKey, s.name);
-    candidates.push({ service: compiled, ...(s.match.host ? { host: s.match.host } : {}), prefix, rank: hostRank(s.match.host) });
+    candidates.push({ service: compiled, ...(s.match.host ? { host: s.match.host } : {}), prefix });
   });
-  // host first (like nginx's server_name), then the longest path prefix
-  candidates.sort((a, b) => b.rank - a.rank || b.prefix.length - a.prefix.length);
+  candidates.sort(compareMatchOrder);
 
   const consumers = new Map<string, ConsumerSpec>();
   const bySubject = new Map<string, ConsumerSpec>();

@@ -1,0 +1,35 @@
+/** `node dist/control-plane/src/main.js`: the control plane on PORTCULLIS_CONTROL_PLANE_PORT. */
+import { parseConfig } from './config.js';
+import { createControlPlane } from './control-plane.js';
+
+const parsed = parseConfig(process.env);
+if (!parsed.ok) {
+  process.stderr.write(`portcullis control plane: invalid configuration\n  ${parsed.errors.join('\n  ')}\n`);
+  process.exit(2);
+}
+const config = parsed.config;
+
+try {
+  const controlPlane = await createControlPlane(config);
+  await controlPlane.listen(config.port);
+  controlPlane.logger.info({ port: config.port }, 'control plane listening');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    controlPlane.logger.info({ signal }, 'shutting down');
+    controlPlane.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        controlPlane.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+} catch (error) {
+  process.stderr.write(`portcullis control plane: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,205 @@
+/**
+ * The API-key lifecycle: create (the secret is returned once), update, revoke, restore, rotate with a
+ * grace period, extend expiry. Keys are generated, hashed and shaped by the data plane's own key code,
+ * so there is one definition of what a key is.
+ */
+import { generateApiKey, type KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
+import type { LimitSpec } from '../../../authz-service/src/state/schema.js';
+import type { KeyPatch, KeyResource, KeyStatus } from '../api/keys.js';
+import { newId } from '../ids.js';
+import { conflict, invalid, notFound } from '../problem-error.js';
+import * as keys from '../store/keys.js';
+import type { KeyRecord } from '../store/keys.js';
+import type { Page, PageRequest } from '../store/paging.js';
+import { compact, type Db } from '../store/rows.js';
+import { planIdFor, requireConsumer, serviceIdsFor } from './references.js';
+import { keyCoreFields, liveSecrets } from './state-document.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+const RESOURCE = 'key';
+/** The state schema's bound on secrets per key: the current one plus superseded ones in grace. */
+export const MAX_LIVE_SECRETS = 8;
+
+export interface KeyHooks {
+  /**
+   * Runs inside the create transaction after the key row is written and before its secret and services
+   * are: where a crash would hurt most. Used by the crash-safety test; never set in production.
+   */
+  readonly duringKeyCreate?: (keyId: string) => Promise<void>;
+}
+
+export interface NewKey {
+  readonly consumerId: string;
+  readonly name?: string;
+  /** Service names or ids; empty: every service. */
+  readonly services: readonly string[];
+  readonly scopes: readonly string[];
+  readonly plan?: string;
+  readonly limits: readonly LimitSpec[];
+  readonly expiresAt?: string;
+}
+
+export interface IssuedKey {
+  readonly record: KeyRecord;
+  /** The plaintext key: hand it to the caller once, keep it nowhere. */
+  readonly secret: string;
+}
+
+export function keyStatus(k: KeyRecord, nowMs: number): KeyStatus {
+  if (k.revokedAt !== undefined) return 'revoked';
+  if (k.expiresAt !== undefined && Date.parse(k.expiresAt) <= nowMs) return 'expired';
+  return 'active';
+}
+
+export function keyResource(k: KeyRecord, nowMs: number): KeyResource {
+  const live = liveSecrets(k, nowMs);
+  return compact({
+    ...keyCoreFields(k),
+    name: k.name,
+    prefix: (live[0] ?? k.secrets[0])?.prefix ?? '',
+    revoked_at: k.revokedAt,
+    status: keyStatus(k, nowMs),
+    secrets: live.map((s) => compact({ prefix: s.prefix, created_at: s.createdAt, not_after: s.notAfter })),
+    last_used_at: k.lastUsedAt,
+    created_at: k.createdAt,
+    updated_at: k.updatedAt,
+  });
+}
+
+/** What an audit row may say about a key: its metadata, never a hash. */
+function auditView(k: KeyRecord): Record<string, unknown> {
+  const { secrets, lastUsedAt: _l, ...rest } = k;
+  return { ...rest, secret_prefixes: secrets.map((s) => s.prefix) };
+}
+
+function requireFuture(expiresAt: string | undefined | null, now: Date, path: string): void {
+  if (expiresAt != null && Date.parse(expiresAt) <= now.getTime()) throw invalid(path, 'must be in the future');
+}
+
+export async function getKey(db: Db, id: string, ownerConsumerId?: string): Promise<KeyRecord> {
+  const key = await keys.findKey(db, id, ownerConsumerId);
+  if (!key) throw notFound(`key "${id}"`);
+  return key;
+}
+
+export function listKeys(db: Db, page: PageRequest, filter: keys.KeyFilter): Promise<Page<KeyRecord>> {
+  return keys.listKeys(db, page, filter);
+}
+
+export class KeyLifecycle {
+  constructor(
+    private readonly hasher: KeyHasher,
+    private readonly hooks: KeyHooks = {},
+  ) {}
+
+  #mint(): { secret: string; hash: string; prefix: string } {
+    const generated = generateApiKey();
+    return { secret: generated.key, hash: this.hasher.hash(generated.key), prefix: generated.displayPrefix };
+  }
+
+  async create(uow: UnitOfWork, input: NewKey): Promise<IssuedKey> {
+    const id = newId('key', uow.now.getTime());
+    await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'create' });
+    await requireConsumer(uow.tx, input.consumerId);
+    const serviceIds = await serviceIdsFor(uow.tx, input.services);
+    const planId = await planIdFor(uow.tx, input.plan);
+    requireFuture(input.expiresAt, uow.now, 'body.expires_at');
+
+    const minted = this.#mint();
+    await keys.insertKey(
+      uow.tx,
+      id,
+      input.consumerId,
+      compact({ name: input.name, scopes: [...new Set(input.scopes)], planId, limits: input.limits, expiresAt: input.expiresAt }),
+      uow.now,
+    );
+    await this.hooks.duringKeyCreate?.(id);
+    await keys.insertSecret(uow.tx, id, minted, uow.now);
+    await keys.setKeyServices(uow.tx, id, serviceIds);
+    const record = await getKey(uow.tx, id);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { after: auditView(record) } });
+    return { record, secret: minted.secret };
+  }
+
+  async update(uow: UnitOfWork, id: string, patch: KeyPatch, ownerConsumerId?: string): Promise<KeyRecord> {
+    const before = await getKey(uow.tx, id, ownerConsumerId);
+    await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'update' });
+    if (patch.services !== undefined) await keys.setKeyServices(uow.tx, id, await serviceIdsFor(uow.tx, patch.services));
+    requireFuture(patch.expires_at, uow.now, 'body.expires_at');
+    const name = patch.name === undefined ? before.name : patch.name;
+    const plan = patch.plan === undefined ? before.plan : patch.plan;
+    const expiresAt = patch.expires_at === undefined ? before.expiresAt : patch.expires_at;
+    const planId = await planIdFor(uow.tx, plan);
+    await keys.updateKey(
+      uow.tx,
+      id,
+      compact({
+        name: name ?? undefined,
+        scopes: patch.scopes ? [...new Set(patch.scopes)] : before.scopes,
+        planId,
+        limits: patch.limits ?? before.limits,
+        expiresAt: expiresAt ?? undefined,
+      }),
+      uow.now,
+    );
+    const after = await getKey(uow.tx, id);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { before: auditView(before), after: auditView(after) } });
+    return after;
+  }
+
+  /** Revoking twice is not an error: the key stays revoked since the first time. */
+  async revoke(uow: UnitOfWork, id: string, reason: string | undefined, ownerConsumerId?: string): Promise<KeyRecord> {
+    const before = await getKey(uow.tx, id, ownerConsumerId);
+    if (before.revokedAt !== undefined) return before;
+    await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'revoke' });
+    await keys.setRevoked(uow.tx, id, uow.now, uow.now);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: compact({ revoked: true, reason }) });
+    return getKey(uow.tx, id);
+  }
+
+  async restore(uow: UnitOfWork, id: string): Promise<KeyRecord> {
+    const before = await getKey(uow.tx, id);
+    if (before.revokedAt === undefined) return before;
+    await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'restore' });
+    await keys.setRevoked(uow.tx, id, null, uow.now);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { revoked: false, was_revoked_at: before.revokedAt } });
+    return getKey(uow.tx, id);
+  }
+
+  /**
+   * New secret, same key: id, consumer, services, usage and buckets stay. The superseded secrets keep
+   * working until now + grace (0: they stop now), then die.
+   */
+  async rotate(uow: UnitOfWork, id: string, graceSeconds: number, ownerConsumerId?: string): Promise<IssuedKey> {
+    await getKey(uow.tx, id, ownerConsumerId);
+    await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'rotate' });
+    const before = await keys.findKey(uow.tx, id, ownerConsumerId, true);
+    if (!before) throw notFound(`key "${id}"`);
+    if (before.revokedAt !== undefined) throw conflict(`key "${id}" is revoked; a revoked key cannot be rotated`);
+    const graceEnd = new Date(uow.now.getTime() + graceSeconds * 1000);
+    const live = await keys.endSecrets(uow.tx, id, graceEnd, uow.now);
+    if (live >= MAX_LIVE_SECRETS) {
+      throw conflict(`key "${id}" already has ${live} secrets in their grace period; rotate with a shorter grace or wait`);
+    }
+    const minted = this.#mint();
+    await keys.insertSecret(uow.tx, id, minted, uow.now);
+    const record = await getKey(uow.tx, id);
+    uow.audit({
+      resourceType: RESOURCE,
+      resourceId: id,
+      change: { rotated: true, grace_seconds: graceSeconds, superseded_until: graceEnd.toISOString(), new_prefix: minted.prefix },
+    });
+    return { record, secret: minted.secret };
+  }
+
+  /** Moves expiry later; shortening it is a PATCH. */
+  async extend(uow: UnitOfWork, id: string, expiresAt: string): Promise<KeyRecord> {
+    const before = await getKey(uow.tx, id);
+    if (before.expiresAt === undefined) throw conflict(`key "${id}" never expires; set an expiry with PATCH instead`);
+    if (Date.parse(expiresAt) <= Date.parse(before.expiresAt)) {
+      throw invalid('body.expires_at', `must be later than the current expiry ${before.expiresAt}`);
+    }
+    requireFuture(expiresAt, uow.now, 'body.expires_at');
+    return this.update(uow, id, { expires_at: expiresAt });
+  }
+}

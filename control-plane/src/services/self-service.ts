@@ -1,0 +1,164 @@
+/**
+ * What any authenticated user may do for themselves: see the services they may use (and whether they
+ * hold a key for each), get-or-create their key for a service in one call, and manage their own keys.
+ * Every lookup is scoped to the caller's consumer, so another consumer's key is "not found", never
+ * "forbidden": its existence is not revealed.
+ */
+import type { Knex } from 'knex';
+import { autoConsumerId } from '../../../authz-service/src/credentials/jwt/index.js';
+import type { ConsumerResource } from '../api/consumers.js';
+import type { MyKeyCreate } from '../api/keys.js';
+import type { ServiceResource } from '../api/services.js';
+import { ADMIN_SCOPE, type Caller } from '../auth/actor.js';
+import { ProblemError, conflict, notFound, type FieldError } from '../problem-error.js';
+import { consumerExists } from '../store/consumers.js';
+import { activeKeysForService, countActiveKeys, listKeys } from '../store/keys.js';
+import type { Page, PageRequest } from '../store/paging.js';
+import type { Db } from '../store/rows.js';
+import { findService, listServices } from '../store/services.js';
+import { ensureSubjectConsumer, getConsumer } from './consumers.js';
+import type { IssuedKey, KeyLifecycle } from './keys.js';
+import { inUnitOfWork, type Clock, type UnitOfWork } from './unit-of-work.js';
+
+/** Keys a user may hold at once through self-service; admins are not bound by it. */
+export const MAX_SELF_SERVICE_KEYS = 50;
+
+/**
+ * The caller's consumer id. A JWT user of an `auto`-mapped issuer gets their consumer created (and linked
+ * to their subject) on the first self-service call, under the id the data plane already uses for them.
+ */
+export async function ensureOwnConsumer(db: Knex, caller: Caller, clock: Clock): Promise<string> {
+  const { actor } = caller;
+  const id = actor.consumerId;
+  if (id === undefined) {
+    throw new ProblemError('forbidden', 'this credential does not belong to a consumer; self-service needs a user or service-account credential');
+  }
+  const issuer = actor.principal?.issuer;
+  // only an auto-mapped subject (whose consumer id is derived from issuer and subject) is created here
+  if (actor.kind === 'jwt' && issuer !== undefined && id === autoConsumerId(issuer, actor.principal!.subject) && !(await consumerExists(db, id))) {
+    const subject = { issuer, sub: actor.principal!.subject };
+    await inUnitOfWork(db, caller, 'consumer.auto_create', clock, async (uow) => ({
+      status: 201,
+      value: await ensureSubjectConsumer(uow, id, actor.name ?? actor.principal!.subject, subject),
+    }));
+  }
+  return id;
+}
+
+export interface MeView {
+  readonly actor: { kind: string; id: string; admin: boolean; key_id?: string; issuer?: string; subject?: string };
+  readonly consumer: ConsumerResource;
+}
+
+export async function me(db: Db, caller: Caller, consumerId: string): Promise<MeView> {
+  const { actor } = caller;
+  const p = actor.principal;
+  return {
+    actor: {
+      kind: actor.kind,
+      id: actor.id,
+      admin: actor.admin,
+      ...(p?.keyId !== undefined ? { key_id: p.keyId } : {}),
+      ...(p?.issuer !== undefined ? { issuer: p.issuer } : {}),
+      ...(p !== undefined ? { subject: p.subject } : {}),
+    },
+    consumer: await getConsumer(db, consumerId),
+  };
+}
+
+export interface MyService {
+  readonly name: string;
+  readonly display_name?: string;
+  readonly description?: string;
+  readonly credentials: readonly string[];
+  /** Whether users can get an API key for it here (it accepts API keys). */
+  readonly api_keys: boolean;
+  readonly has_key: boolean;
+  /** The newest usable key that may call the service, if any. */
+  readonly key?: { id: string; prefix: string };
+}
+
+const acceptsKeys = (s: ServiceResource) => s.credentials.includes('api_key');
+
+export async function myServices(db: Db, consumerId: string, page: PageRequest, now: Date): Promise<Page<MyService>> {
+  const services = await listServices(db, page, { selfService: true });
+  const keys = (await listKeys(db, { limit: 10_000 }, { consumerId, status: 'active', now })).items;
+  return {
+    ...services,
+    items: services.items.map((s) => {
+      // a key without a service list may call every service
+      const key = [...keys].reverse().find((k) => k.services.length === 0 || k.services.includes(s.name));
+      const prefix = key?.secrets[0]?.prefix;
+      return {
+        name: s.name,
+        ...(s.display_name !== undefined ? { display_name: s.display_name } : {}),
+        ...(s.description !== undefined ? { description: s.description } : {}),
+        credentials: s.credentials,
+        api_keys: acceptsKeys(s),
+        has_key: key !== undefined,
+        ...(key && prefix ? { key: { id: key.id, prefix } } : {}),
+      };
+    }),
+  };
+}
+
+async function selfServiceTarget(db: Db, ref: string): Promise<ServiceResource | undefined> {
+  const service = await findService(db, ref);
+  return service && service.self_service ? service : undefined;
+}
+
+/** Requested scopes must be ones the caller holds, and never the admin scope. */
+function checkScopes(caller: Caller, scopes: readonly string[]): void {
+  const errors: FieldError[] = [];
+  scopes.forEach((scope, i) => {
+    if (scope === ADMIN_SCOPE || !caller.actor.grants.has(scope)) errors.push({ path: `body.scopes[${i}]`, message: `you cannot grant "${scope}"` });
+  });
+  if (errors.length > 0) throw new ProblemError('validation_failed', 'a key can only carry scopes its owner holds', errors);
+}
+
+async function checkQuota(uow: UnitOfWork, consumerId: string): Promise<void> {
+  if ((await countActiveKeys(uow.tx, consumerId, uow.now)) >= MAX_SELF_SERVICE_KEYS) {
+    throw conflict(`you already hold ${MAX_SELF_SERVICE_KEYS} active keys; revoke one first`);
+  }
+}
+
+export async function createMyKey(uow: UnitOfWork, lifecycle: KeyLifecycle, consumerId: string, input: MyKeyCreate): Promise<IssuedKey> {
+  checkScopes(uow.caller, input.scopes);
+  const errors: FieldError[] = [];
+  for (const [i, ref] of input.services.entries()) {
+    const service = await selfServiceTarget(uow.tx, ref);
+    if (!service) errors.push({ path: `body.services[${i}]`, message: `no self-service service "${ref}"` });
+    else if (!acceptsKeys(service)) errors.push({ path: `body.services[${i}]`, message: `service "${ref}" does not accept API keys` });
+  }
+  if (errors.length > 0) throw new ProblemError('validation_failed', 'some services cannot be used with a self-service key', errors);
+  await checkQuota(uow, consumerId);
+  return lifecycle.create(uow, {
+    consumerId,
+    services: input.services,
+    scopes: input.scopes,
+    limits: [],
+    ...(input.name !== undefined ? { name: input.name } : {}),
+    ...(input.expires_at !== undefined ? { expiresAt: input.expires_at } : {}),
+  });
+}
+
+export type ServiceKey = { readonly created: true; readonly issued: IssuedKey } | { readonly created: false; readonly record: IssuedKey['record'] };
+
+/**
+ * The MLaaS `/api/services/init`: the caller's key for one service, created if they hold none. The secret
+ * is only in the answer when this call created the key.
+ */
+export async function serviceKey(uow: UnitOfWork, lifecycle: KeyLifecycle, consumerId: string, serviceRef: string): Promise<ServiceKey> {
+  const service = await selfServiceTarget(uow.tx, serviceRef);
+  if (!service) throw notFound(`service "${serviceRef}"`);
+  if (!acceptsKeys(service)) throw conflict(`service "${service.name}" does not accept API keys`);
+  const existing = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
+  if (existing[0]) return { created: false, record: existing[0] };
+  // take the state lock, then look again: two concurrent first calls must not both create
+  await uow.lockState();
+  const raced = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
+  if (raced[0]) return { created: false, record: raced[0] };
+  await checkQuota(uow, consumerId);
+  const issued = await lifecycle.create(uow, { consumerId, services: [service.id], scopes: [], limits: [], name: service.name });
+  return { created: true, issued };
+}
