@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { CliError, ExitCode } from '../exit.js';
 import { covers, diff } from './diff.js';
 import { KIND_SPECS, parseDeclarations } from './document.js';
-import { normalize } from './normalize.js';
+import { normalizeAll } from './normalize.js';
 
 function usageMessage(fn: () => unknown): string {
   try {
@@ -81,7 +81,7 @@ describe('apply: diffing declared against current', () => {
   });
 
   it('creates what does not exist, updates only differing fields, leaves the rest alone', () => {
-    const declared = { spec: plan, key: 'free', body: { name: 'free', limits: [{ window: '1m', requests: 100 }], description: 'Free tier' } };
+    const declared = { spec: plan, key: 'free', index: 0, body: { name: 'free', limits: [{ window: '1m', requests: 100 }], description: 'Free tier' } };
     expect(diff(declared, undefined)).to.include({ action: 'create', key: 'free' });
     const current = { id: 'plan_1', name: 'free', limits: [{ window: '1m', requests: 60 }], description: 'Free tier', bucket: 'consumer' };
     const change = diff(declared, current);
@@ -91,18 +91,47 @@ describe('apply: diffing declared against current', () => {
     expect(diff(declared, { ...current, limits: [{ window: '1m', requests: 100 }] }).action).to.equal('unchanged');
   });
 
-  it('normalises the upstream_url shorthand and a consumer subject before comparing', () => {
-    const svc = normalize({ spec: service, key: 'chat', body: { name: 'chat', upstream_url: 'http://chat:8000' } });
-    expect(svc.body).to.deep.equal({ name: 'chat', upstream_urls: ['http://chat:8000'] });
-    expect(diff(svc, { name: 'chat', upstream_urls: ['http://chat:8000'], id: 'svc_1' }).action).to.equal('unchanged');
+  it('normalises like the server: upstream_url shorthand, consumer subject, method case, route defaults', () => {
+    const [svc] = normalizeAll(
+      [{ spec: service, key: 'chat', index: 0, body: { name: 'chat', upstream_url: 'http://chat:8000', match: { path_prefix: '/chat' }, routes: [{ name: 'r', path_prefix: '/chat/x', methods: ['post'] }] } }],
+      'f',
+    );
+    expect(svc!.body).to.deep.equal({
+      name: 'chat',
+      match: { path_prefix: '/chat' },
+      routes: [{ name: 'r', path_prefix: '/chat/x', methods: ['POST'], scopes: [], roles: [], cost: 1, public: false }],
+      upstream_urls: ['http://chat:8000'],
+    });
+    // top-level defaults (credentials, fail_mode, self_service ...) are not added: the file did not declare them
+    expect(diff(svc!, { ...svc!.body, id: 'svc_1', credentials: ['jwt'], fail_mode: 'closed' }).action).to.equal('unchanged');
 
-    const subject = { issuer: 'https://idp/realms/x', sub: 'u-1' };
-    const c = normalize({ spec: consumer, key: 'ci', body: { id: 'ci', name: 'CI', subject } });
-    expect(c.body).to.deep.equal({ id: 'ci', name: 'CI', subjects: [subject] });
-    const change = diff(c, { id: 'ci', name: 'CI', subjects: [] });
+    const subject = { issuer: 'https://idp.example/realms/x', sub: 'u-1' };
+    const [c] = normalizeAll([{ spec: consumer, key: 'ci', index: 0, body: { id: 'ci', name: 'CI', subject } }], 'f');
+    expect(c!.body).to.deep.equal({ id: 'ci', name: 'CI', subjects: [subject] });
+    const change = diff(c!, { id: 'ci', name: 'CI', subjects: [] });
     if (change.action !== 'update') throw new Error(change.action);
     expect(change.addSubjects).to.deep.equal([subject]);
     expect(change.patch).to.deep.equal({});
-    expect(diff(c, { id: 'ci', name: 'CI', subjects: [subject, { issuer: 'https://other', sub: 'z' }] }).action).to.equal('unchanged');
+    expect(diff(c!, { id: 'ci', name: 'CI', subjects: [subject, { issuer: 'https://other', sub: 'z' }] }).action).to.equal('unchanged');
+  });
+
+  it('refuses, all at once and with exit 4, objects the API schema would refuse', () => {
+    try {
+      normalizeAll(
+        [
+          { spec: plan, key: 'p', index: 0, body: { name: 'p', limits: [{ window: 'fortnight', requests: 1 }] } },
+          { spec: service, key: 'Bad Name', index: 1, body: { name: 'Bad Name', match: {} } },
+        ],
+        'f.yaml',
+      );
+      expect.fail('should throw');
+    } catch (error) {
+      expect((error as CliError).exitCode).to.equal(ExitCode.Server);
+      const message = (error as CliError).message;
+      expect(message).to.contain('nothing was sent');
+      expect(message).to.contain('plans[0] (plan p) limits.0.window');
+      expect(message).to.contain('services[1] (service Bad Name) name');
+      expect(message).to.contain('upstream_url');
+    }
   });
 });

@@ -29,6 +29,8 @@ export const KIND_SPECS: readonly KindSpec[] = [
 export interface Declared {
   readonly spec: KindSpec;
   readonly key: string;
+  /** Position in its section, for messages. */
+  readonly index: number;
   /** The object as written (checked and normalised by the kind's rules later). */
   readonly body: Readonly<Record<string, unknown>>;
 }
@@ -71,7 +73,7 @@ export function parseDeclarations(text: string, source: string): Declared[] {
       if (typeof key !== 'string' || key === '') return problems.push(`${where}.${spec.identity}: required (it identifies the ${spec.kind})`);
       if (seen.has(key)) return problems.push(`${where}: ${spec.kind} "${key}" is declared twice`);
       seen.add(key);
-      declared.push({ spec, key, body: item });
+      declared.push({ spec, key, index, body: item });
       return undefined;
     });
   }

@@ -7,7 +7,7 @@ import { type Command, type CommandContext, flag, stringOption } from '../comman
 import { usageError } from '../exit.js';
 import { type Change, diff } from '../apply/diff.js';
 import { type Declared, KIND_SPECS, readDeclarations } from '../apply/document.js';
-import { normalize } from '../apply/normalize.js';
+import { normalizeAll } from '../apply/normalize.js';
 
 const apply: Command = {
   name: 'apply',
@@ -17,7 +17,7 @@ const apply: Command = {
   async run(ctx) {
     const file = stringOption(ctx, 'file');
     if (file === undefined) throw usageError('apply needs -f FILE (YAML or JSON; "-" reads stdin).');
-    const declared = (await readDeclarations(file, ctx.io.stdin)).map(normalize);
+    const declared = normalizeAll(await readDeclarations(file, ctx.io.stdin), file === '-' ? 'stdin' : file);
     const changes = await plan(ctx, declared);
     const dryRun = flag(ctx, 'dry-run');
     const pending = changes.filter((c) => c.action !== 'unchanged');
