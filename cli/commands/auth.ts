@@ -142,7 +142,10 @@ const whoami: Command = {
         expires_at: tokens.expires_at === undefined ? undefined : new Date(tokens.expires_at * 1000).toISOString(),
       };
     }
-    const me = await ctx.api().get<MeView>('/v1/me');
+    // 403: the credential is valid but belongs to no consumer (the bootstrap admin key, for instance)
+    const reply = await ctx.api().request<MeView & { detail?: string }>('GET', '/v1/me', { accept: [403] });
+    const me = reply.status === 403 ? null : reply.body;
+    const refusal = reply.status === 403 ? (reply.body?.detail ?? 'this credential belongs to no consumer') : undefined;
     ctx.out.result({ credential, claims, me }, () => {
       const pairs: [string, string | undefined][] = [
         ['credential', `${String(credential['source'])}${credential['kind'] ? ` (${String(credential['kind'])})` : ''}`],
@@ -151,7 +154,8 @@ const whoami: Command = {
       for (const name of PROFILE_CLAIMS) if (claims?.[name] !== undefined) pairs.push([name, display(claims[name])]);
       const roles = (claims?.['realm_access'] as { roles?: unknown } | undefined)?.roles;
       if (Array.isArray(roles)) pairs.push(['roles', roles.join(' ')]);
-      pairs.push(['consumer', `${me.consumer.name} (${me.consumer.id})`], ['admin', me.actor.admin ? 'yes' : 'no']);
+      if (me) pairs.push(['consumer', `${me.consumer.name} (${me.consumer.id})`], ['admin', me.actor.admin ? 'yes' : 'no']);
+      else pairs.push(['consumer', `none: the control plane accepts the credential but refuses self-service (${refusal})`]);
       ctx.out.fields(pairs);
     });
   },

@@ -347,6 +347,15 @@ describe('portcullis against a running control plane and a real OpenID provider'
       expect(doc.probes.map((p: { probe: string; status: string }) => `${p.probe}:${p.status}`)).to.deep.equal(['live:ok', 'ready:ok']);
     });
 
+    it('whoami with the bootstrap admin key: accepted, but no consumer behind it (exit 0)', async () => {
+      const result = await cli(['whoami', '--json'], admin);
+      expect(result.code, result.stderr).to.equal(0);
+      expect(JSON.parse(result.stdout)).to.deep.include({ credential: { source: 'PORTCULLIS_TOKEN', kind: 'API key' }, me: null });
+      const human = await cli(['whoami'], admin);
+      expect(human.stdout).to.match(/^consumer:\s+none: the control plane accepts the credential but refuses self-service \(.*does not belong to a consumer/m);
+      expect(human.stdout + human.stderr).not.to.contain(adminKey);
+    });
+
     it('config shows each endpoint with its source, and never the token', async () => {
       const result = await cli(['config', '--issuer', 'http://idp.example/realms/x'], admin);
       expect(result.code, result.stderr).to.equal(0);
