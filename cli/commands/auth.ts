@@ -1,5 +1,6 @@
 /** login, logout, whoami. */
 import type { JWTPayload } from 'jose';
+import type { MeView } from '../../control-plane/src/services/self-service.js';
 import { jwtClaims } from '../auth/claims.js';
 import { pollForTokens } from '../auth/device-flow.js';
 import { type DeviceAuthorization, OidcClient, type TokenResponse } from '../auth/oidc-client.js';
@@ -160,11 +161,6 @@ const whoami: Command = {
     });
   },
 };
-
-interface MeView {
-  readonly actor: { readonly kind: string; readonly id: string; readonly admin: boolean };
-  readonly consumer: { readonly id: string; readonly name: string };
-}
 
 function display(value: unknown): string {
   return Array.isArray(value) ? value.join(' ') : String(value);

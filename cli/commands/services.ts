@@ -1,16 +1,7 @@
 /** services (what I may use, and whether I hold a key) and init (get or create my key for one). */
+import type { MyService } from '../../control-plane/src/services/self-service.js';
 import type { Command } from '../command.js';
 import { type KeyView, type KeyWithSecret, showSecretOnce } from './secret.js';
-
-interface MyService {
-  readonly name: string;
-  readonly display_name?: string;
-  readonly description?: string;
-  readonly credentials: readonly string[];
-  readonly api_keys: boolean;
-  readonly has_key: boolean;
-  readonly key?: { readonly id: string; readonly prefix: string };
-}
 
 const services: Command = {
   name: 'services',

@@ -1,16 +1,7 @@
 /** usage: requests per day, mine, one of my keys', or (admins) a consumer's. */
+import type { UsageReport } from '../../control-plane/src/api/usage.js';
 import { type Command, flag, requireWith, stringOption } from '../command.js';
 import { usageError } from '../exit.js';
-
-interface UsageReport {
-  readonly key_id?: string;
-  readonly consumer_id: string;
-  readonly from: string;
-  readonly to: string;
-  readonly total: number;
-  readonly last_used_at?: string;
-  readonly days: readonly { readonly day: string; readonly requests: number }[];
-}
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
