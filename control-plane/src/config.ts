@@ -60,9 +60,9 @@ function read(env: Env, name: string): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
 }
 
-export function parseConfig(env: Env = process.env): ConfigResult {
+/** Where the data lives: all the migration command needs, so it runs without any secret. */
+export function parseDatabaseConfig(env: Env = process.env): { ok: true; database: DatabaseConfig; dataDir: string } | { ok: false; errors: string[] } {
   const errors: string[] = [];
-
   const dataDir = path.resolve(read(env, 'PORTCULLIS_DATA_DIR') ?? DEFAULT_DATA_DIR);
 
   const databaseUrl = read(env, 'PORTCULLIS_DATABASE_URL');
@@ -71,6 +71,16 @@ export function parseConfig(env: Env = process.env): ConfigResult {
     if (/^postgres(ql)?:\/\//.test(databaseUrl)) database = { kind: 'postgres', url: new Secret(databaseUrl) };
     else errors.push('PORTCULLIS_DATABASE_URL: must be a postgres:// or postgresql:// URL');
   }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, database: Object.freeze(database), dataDir };
+}
+
+export function parseConfig(env: Env = process.env): ConfigResult {
+  const errors: string[] = [];
+
+  const storage = parseDatabaseConfig(env);
+  if (!storage.ok) errors.push(...storage.errors);
+  const database: DatabaseConfig = storage.ok ? storage.database : { kind: 'pglite', dataDir: '' };
+  const dataDir = storage.ok ? storage.dataDir : '';
 
   let port = DEFAULT_PORT;
   const rawPort = read(env, 'PORTCULLIS_CONTROL_PLANE_PORT');
@@ -133,7 +143,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   return {
     ok: true,
     config: Object.freeze({
-      database: Object.freeze(database),
+      database,
       dataDir,
       port,
       ...(rawPepper !== undefined ? { keyPepper: new Secret(rawPepper) } : {}),

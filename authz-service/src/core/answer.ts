@@ -19,14 +19,24 @@ function join(values: ReadonlySet<string>): string {
   return out;
 }
 
+/** The part of an allow that depends only on the principal; principals are cached, so this is computed once each. */
+interface Identity {
+  readonly headers: readonly HeaderPair[];
+  /** Identity headers this principal does not set: stripped so a client cannot smuggle its own. */
+  readonly unset: readonly string[];
+}
+
 export class AnswerBuilder {
   readonly #names: IdentityHeaderNames;
   readonly #allNames: readonly string[];
   readonly #challenge: HeaderPair = ['WWW-Authenticate', 'Bearer realm="portcullis"'];
+  readonly #identities = new WeakMap<Principal, Identity>();
+  readonly #anonymousIdentity: Identity;
 
   constructor(names: IdentityHeaderNames) {
     this.#names = names;
     this.#allNames = Object.values(names).map((n) => n.toLowerCase());
+    this.#anonymousIdentity = this.#identity(undefined);
   }
 
   /**
@@ -42,29 +52,36 @@ export class AnswerBuilder {
     responseHeaders: readonly HeaderPair[],
     shadowDenial?: ErrorCode,
   ): AllowDecision {
-    const n = this.#names;
-    const set: HeaderPair[] = [[n.decisionId, id]];
-    if (principal !== undefined) {
-      set.push([n.subject, headerSafe(principal.subject)], [n.consumer, headerSafe(principal.consumerId)], [n.authMethod, principal.authMethod]);
-      if (principal.keyId !== undefined) set.push([n.keyId, headerSafe(principal.keyId)]);
-      if (principal.scopes.size > 0) set.push([n.scopes, headerSafe(join(principal.scopes))]);
-      if (principal.plan !== undefined) set.push([n.plan, principal.plan]);
-      if (principal.name !== undefined) set.push([n.name, headerSafe(principal.name)]);
+    let identity = principal === undefined ? this.#anonymousIdentity : this.#identities.get(principal);
+    if (identity === undefined) {
+      identity = this.#identity(principal);
+      this.#identities.set(principal!, identity);
     }
-    const setNames = new Set(set.map(([name]) => name.toLowerCase()));
-    const remove = this.#allNames.filter((name) => !setNames.has(name));
-    if (credentialHeader !== undefined) remove.push(credentialHeader);
     return {
       kind: 'allow',
       id,
       route,
       ...(principal !== undefined ? { principal } : {}),
-      upstreamHeaders: set,
-      removeHeaders: remove,
+      upstreamHeaders: [[this.#names.decisionId, id], ...identity.headers],
+      removeHeaders: credentialHeader === undefined ? identity.unset : [...identity.unset, credentialHeader],
       removeQueryParams: credentialQueryParam === undefined ? [] : [credentialQueryParam],
       responseHeaders,
       ...(shadowDenial !== undefined ? { shadowDenial } : {}),
     };
+  }
+
+  #identity(principal: Principal | undefined): Identity {
+    const n = this.#names;
+    const headers: HeaderPair[] = [];
+    if (principal !== undefined) {
+      headers.push([n.subject, headerSafe(principal.subject)], [n.consumer, headerSafe(principal.consumerId)], [n.authMethod, principal.authMethod]);
+      if (principal.keyId !== undefined) headers.push([n.keyId, headerSafe(principal.keyId)]);
+      if (principal.scopes.size > 0) headers.push([n.scopes, headerSafe(join(principal.scopes))]);
+      if (principal.plan !== undefined) headers.push([n.plan, principal.plan]);
+      if (principal.name !== undefined) headers.push([n.name, headerSafe(principal.name)]);
+    }
+    const set = new Set([n.decisionId, ...headers.map(([name]) => name)].map((name) => name.toLowerCase()));
+    return Object.freeze({ headers: Object.freeze(headers), unset: Object.freeze(this.#allNames.filter((name) => !set.has(name))) });
   }
 
   deny(

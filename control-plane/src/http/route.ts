@@ -72,6 +72,8 @@ interface RouteBase<P extends Schema, Q extends Schema, B extends Schema> {
   /** Honours Idempotency-Key (creating POSTs). */
   readonly idempotent?: boolean;
   readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType };
+  /** Other success answers the handler may choose (get-or-create: 200 when it only gets). */
+  readonly alsoSucceeds?: readonly { readonly status: number; readonly description: string; readonly schema?: z.ZodType }[];
   /** Documented error statuses besides the ones every operation can answer. */
   readonly errors?: readonly number[];
 }
@@ -248,12 +250,13 @@ export function documentRoute(registry: OpenAPIRegistry, route: Route): void {
   if (route.access !== 'public' && route.access !== 'authenticated') statuses.add(403);
   if (route.method !== 'get' && route.body) [413, 415].forEach((s) => statuses.add(s));
   if (route.idempotent) statuses.add(422);
-  const responses: RouteConfig['responses'] = {
-    [route.success.status]: {
-      description: route.success.description,
-      ...(route.success.schema ? { content: { 'application/json': { schema: route.success.schema } } } : {}),
-    },
-  };
+  const responses: RouteConfig['responses'] = {};
+  for (const success of [route.success, ...(route.alsoSucceeds ?? [])]) {
+    responses[success.status] = {
+      description: success.description,
+      ...(success.schema ? { content: { 'application/json': { schema: success.schema } } } : {}),
+    };
+  }
   for (const status of [...statuses].sort()) {
     responses[status] = { description: COMMON_ERRORS[status] ?? 'Error', content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } };
   }

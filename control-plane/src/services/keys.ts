@@ -13,6 +13,7 @@ import type { KeyRecord } from '../store/keys.js';
 import type { Page, PageRequest } from '../store/paging.js';
 import { compact, type Db } from '../store/rows.js';
 import { planIdFor, requireConsumer, serviceIdsFor } from './references.js';
+import { keyCoreFields, liveSecrets } from './state-document.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 const RESOURCE = 'key';
@@ -51,18 +52,11 @@ export function keyStatus(k: KeyRecord, nowMs: number): KeyStatus {
 }
 
 export function keyResource(k: KeyRecord, nowMs: number): KeyResource {
-  const live = k.secrets.filter((s) => s.notAfter === undefined || Date.parse(s.notAfter) > nowMs);
+  const live = liveSecrets(k, nowMs);
   return compact({
-    id: k.id,
-    consumer_id: k.consumerId,
+    ...keyCoreFields(k),
     name: k.name,
     prefix: (live[0] ?? k.secrets[0])?.prefix ?? '',
-    services: [...k.services],
-    scopes: [...k.scopes],
-    plan: k.plan,
-    limits: [...k.limits],
-    expires_at: k.expiresAt,
-    revoked: k.revokedAt !== undefined,
     revoked_at: k.revokedAt,
     status: keyStatus(k, nowMs),
     secrets: live.map((s) => compact({ prefix: s.prefix, created_at: s.createdAt, not_after: s.notAfter })),

@@ -13,7 +13,7 @@ import type { ServiceResource } from '../api/services.js';
 import { conflict } from '../problem-error.js';
 import { allConsumers } from '../store/consumers.js';
 import { allIssuers } from '../store/issuers.js';
-import { allKeys, type KeyRecord } from '../store/keys.js';
+import { allKeys, type KeyRecord, type SecretRecord } from '../store/keys.js';
 import { allPlans } from '../store/plans.js';
 import { currentRevision } from '../store/revision.js';
 import { compact, type Db } from '../store/rows.js';
@@ -39,24 +39,36 @@ export function consumerSpec(c: ConsumerResource): ConsumerSpec {
   return compact({ id: c.id, name: c.name, plan: c.plan, subjects: c.subjects, disabled: c.disabled });
 }
 
-/**
- * The key as the data plane's KeySpec. With `liveAt`, secrets whose grace ended before then are left out
- * (undefined if none is live); without it every stored secret is kept and the reader judges them.
- */
-export function keySpec(k: KeyRecord, liveAt?: number): KeySpec | undefined {
-  const secrets = liveAt === undefined ? k.secrets : k.secrets.filter((s) => s.notAfter === undefined || Date.parse(s.notAfter) > liveAt);
-  if (secrets.length === 0) return undefined;
-  return compact({
+/** Secrets that still open the key at `nowMs`: the current one, and superseded ones inside their grace. */
+export function liveSecrets(k: KeyRecord, nowMs: number): readonly SecretRecord[] {
+  return k.secrets.filter((s) => s.notAfter === undefined || Date.parse(s.notAfter) > nowMs);
+}
+
+/** The fields a key has in both the state document and the API. */
+export function keyCoreFields(k: KeyRecord) {
+  return {
     id: k.id,
     consumer_id: k.consumerId,
-    prefix: secrets[0]!.prefix,
-    secrets: secrets.map((s) => compact({ hash: s.hash, not_after: s.notAfter })),
     services: [...k.services],
     scopes: [...k.scopes],
     plan: k.plan,
     limits: [...k.limits],
     expires_at: k.expiresAt,
     revoked: k.revokedAt !== undefined,
+  };
+}
+
+/**
+ * The key as the data plane's KeySpec. With `liveAt`, secrets whose grace ended before then are left out
+ * (undefined if none is live); without it every stored secret is kept and the reader judges them.
+ */
+export function keySpec(k: KeyRecord, liveAt?: number): KeySpec | undefined {
+  const secrets = liveAt === undefined ? k.secrets : liveSecrets(k, liveAt);
+  if (secrets.length === 0) return undefined;
+  return compact({
+    ...keyCoreFields(k),
+    prefix: secrets[0]!.prefix,
+    secrets: secrets.map((s) => compact({ hash: s.hash, not_after: s.notAfter })),
   });
 }
 

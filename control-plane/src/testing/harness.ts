@@ -4,7 +4,9 @@
  * suites run once per backend with `forEachBackend`, so both storage paths pass the same tests.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import { Writable } from 'node:stream';
 import { createTempDatabase, type TempDatabase } from '../../../test/harness/postgres.js';
 import { parseConfig, type ControlPlaneConfig } from '../config.js';
 import { createControlPlane, type ControlPlane, type ControlPlaneOptions } from '../control-plane.js';
+import { PGLITE_DIR_NAME } from '../db/connection.js';
 import { createLogger } from '../http/logger.js';
 
 export type Backend = 'postgres' | 'pglite';
@@ -72,10 +75,30 @@ export interface StorageHandle {
   cleanup(): Promise<void>;
 }
 
+let pgliteTemplate: Promise<string> | undefined;
+
+/**
+ * PGlite's initdb takes seconds; it runs once per test process into a template directory that each test
+ * database is copied from (copying is a fraction of that). The copy is an unmigrated, never-used cluster,
+ * exactly what a first start finds.
+ */
+function pgliteTemplateDir(): Promise<string> {
+  pgliteTemplate ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pc-cp-pglite-template-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const db = new PGlite(path.join(dir, PGLITE_DIR_NAME));
+    await db.waitReady;
+    await db.close();
+    return dir;
+  })();
+  return pgliteTemplate;
+}
+
 /** Fresh storage for one control plane: a new Postgres database or a new PGlite directory. */
 export async function freshStorage(backend: Backend, label: string): Promise<StorageHandle> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `pc-cp-${label}-`));
   if (backend === 'pglite') {
+    await cp(path.join(await pgliteTemplateDir(), PGLITE_DIR_NAME), path.join(dataDir, PGLITE_DIR_NAME), { recursive: true });
     return { env: { PORTCULLIS_DATA_DIR: dataDir }, cleanup: () => rm(dataDir, { recursive: true, force: true }) };
   }
   const database: TempDatabase = await createTempDatabase(label);

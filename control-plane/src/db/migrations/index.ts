@@ -38,3 +38,8 @@ export async function schemaIsCurrent(db: Knex): Promise<boolean> {
   const [, pending] = (await db.migrate.list({ migrationSource, tableName: MIGRATION_TABLE })) as [unknown[], unknown[]];
   return pending.length === 0;
 }
+
+/** Undoes every migration (tests of the down path, and a clean slate for development). */
+export async function rollbackAll(db: Knex): Promise<void> {
+  await db.migrate.rollback({ migrationSource, tableName: MIGRATION_TABLE }, true);
+}

@@ -87,7 +87,8 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       params: z.strictObject({ service: resourceRef }),
       body: EmptyBodySchema,
       bodyOptional: true,
-      success: { status: 201, description: 'Created, with the secret (200: existing key, no secret)', schema: ServiceKeySchema },
+      success: { status: 201, description: 'Created; `key.key` is the secret, shown this once', schema: ServiceKeySchema },
+      alsoSucceeds: [{ status: 200, description: 'The key I already hold, without its secret', schema: ServiceKeySchema }],
       errors: [404, 409],
       handler: async ({ uow, consumerId, params }) => {
         const result = await serviceKey(uow, lifecycle, consumerId, params.service);
