@@ -41,6 +41,8 @@ type StateSyncClient = Client & {
 /**
  * Keepalive pings every 20 s (the server accepts one per 10 s) notice a dead peer even between heartbeats.
  * Reconnect backoff is ours, not the channel's: the channel's own stays short so it never outlasts ours.
+ * A 16 MB flow-control window: with HTTP/2's default 64 KB the server stalls whenever this replica is busy
+ * indexing a batch, and a million-key snapshot crawls.
  */
 const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.keepalive_time_ms': 20_000,
@@ -49,6 +51,7 @@ const CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 200,
   'grpc.max_reconnect_backoff_ms': 2_000,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc-node.flow_control_window': 16 * 1024 * 1024,
 };
 
 const DEFAULT_HEARTBEAT_MS = 5_000;

@@ -13,6 +13,7 @@ import { consumerToWire, keyToWire } from '../../../authz-service/src/sync/wire.
 import { consumerSpec, keySpec, readCatalog } from '../services/state-document.js';
 import { countConsumers, pageConsumersForSync } from '../store/consumers.js';
 import { countKeys, pageKeysForSync } from '../store/keys.js';
+import type { Page } from '../store/paging.js';
 import { currentRevision } from '../store/revision.js';
 
 export const SNAPSHOT_PAGE_SIZE = 5000;
@@ -34,26 +35,37 @@ export async function startSnapshot(db: Knex): Promise<SnapshotStart> {
   };
 }
 
+/**
+ * Every page of a keyset-paged listing, each page fetched while the previous one is being sent: the
+ * database's time and the stream's overlap instead of adding up.
+ */
+async function* prefetched<T>(fetch: (after: string | undefined) => Promise<Page<T>>): AsyncGenerator<readonly T[]> {
+  let next: Promise<Page<T>> | undefined = fetch(undefined);
+  while (next) {
+    const page: Page<T> = await next;
+    next = page.nextAfter === undefined ? undefined : fetch(page.nextAfter);
+    // a page fetched ahead must not fail unobserved while the consumer is still writing the previous one
+    next?.catch(() => undefined);
+    if (page.items.length > 0) yield page.items;
+  }
+}
+
+const pageRequest = (limit: number, after: string | undefined) => ({ limit, ...(after !== undefined ? { after } : {}) });
+
 export async function* consumerPages(db: Knex, pageSize = SNAPSHOT_PAGE_SIZE): AsyncGenerator<WireConsumer[]> {
-  let after: string | undefined;
-  do {
-    const page = await pageConsumersForSync(db, { limit: pageSize, ...(after !== undefined ? { after } : {}) });
-    if (page.items.length > 0) yield page.items.map((c) => consumerToWire(consumerSpec(c)));
-    after = page.nextAfter;
-  } while (after !== undefined);
+  for await (const consumers of prefetched((after) => pageConsumersForSync(db, pageRequest(pageSize, after)))) {
+    yield consumers.map((c) => consumerToWire(consumerSpec(c)));
+  }
 }
 
 /** Keys whose every secret has ended are left out, as in the state document. */
 export async function* keyPages(db: Knex, nowMs: () => number, pageSize = SNAPSHOT_PAGE_SIZE): AsyncGenerator<WireKey[]> {
-  let after: string | undefined;
-  do {
-    const page = await pageKeysForSync(db, { limit: pageSize, ...(after !== undefined ? { after } : {}) });
+  for await (const records of prefetched((after) => pageKeysForSync(db, pageRequest(pageSize, after)))) {
     const now = nowMs();
-    const keys = page.items.flatMap((k) => {
+    const keys = records.flatMap((k) => {
       const spec = keySpec(k, now);
       return spec ? [keyToWire(spec)] : [];
     });
     if (keys.length > 0) yield keys;
-    after = page.nextAfter;
-  } while (after !== undefined);
+  }
 }
