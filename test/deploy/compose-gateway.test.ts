@@ -6,7 +6,6 @@
  * Traefik accepts that routes the walkthrough's model to the sample upstream through forwardAuth at the
  * authz-service, on an entry point Traefik has.
  */
-import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { FORWARD_AUTH_PATH } from '../../authz-service/src/http/wire.js';
 import { identityHeaderList } from '../../authz-service/src/core/identity-headers.js';
@@ -16,30 +15,13 @@ import { type Harness, startHarness } from '../../control-plane/src/testing/harn
 import { expectValidTraefikDynamic } from '../harness/traefik-schema.js';
 import { commandOf, envOf, flagsOf, loadCompose } from './support/compose.js';
 import { repoPath } from './support/files.js';
-import { loadSeed } from './support/seed-document.js';
+import { loadSeed, runSeed, SEED_FILE, SEED_SCRIPT } from './support/seed-document.js';
 
 const compose = loadCompose();
 const cpEnv = envOf(compose.service('control-plane'));
 const authzEnv = envOf(compose.service('authz-service'));
 const upstreamEnv = envOf(compose.service('sample-upstream'));
 const traefikFlags = flagsOf(compose.service('traefik'));
-
-/** The compose seed job's command, pointed at this control plane and the repository's seed file. */
-function runSeed(baseUrl: string): Promise<{ code: number; output: string }> {
-  const seed = compose.service('seed');
-  const [, script] = commandOf(seed);
-  const env = envOf(seed);
-  const child = spawn(process.execPath, [repoPath(script!), repoPath('gateway-config/compose/portcullis.yaml')], {
-    env: { PATH: process.env['PATH'] ?? '', PORTCULLIS_URL: baseUrl, PORTCULLIS_TOKEN: env['PORTCULLIS_TOKEN']! },
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, output }));
-  });
-}
 
 /** What Traefik's HTTP provider sends: the endpoint's path, and every `providers.http.headers.*` flag. */
 function pollAsTraefik(cp: Harness): Promise<Response> {
@@ -76,8 +58,10 @@ describe('deploy: compose gateway wiring, live (control plane → Traefik HTTP p
   });
 
   it('after the seed job, routes every seeded service on Traefik’s entry points, to its upstream, through forwardAuth at the authz-service', async () => {
-    const seeded = await runSeed(cp.baseUrl);
-    expect(seeded.code, seeded.output).to.equal(0);
+    const seed = compose.service('seed');
+    expect(repoPath(commandOf(seed)[1]!)).to.equal(SEED_SCRIPT);
+    const seeded = await runSeed([SEED_FILE], { PORTCULLIS_URL: cp.baseUrl, PORTCULLIS_TOKEN: envOf(seed)['PORTCULLIS_TOKEN']! });
+    expect(seeded.code, seeded.stdout + seeded.stderr).to.equal(0);
     const res = await pollAsTraefik(cp);
     expect(res.status).to.equal(200);
     const doc = (await res.json()) as TraefikDynamicConfig;
