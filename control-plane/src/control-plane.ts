@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { KeyHasher } from '../../authz-service/src/credentials/api-key/format.js';
 import type { StateSpec } from '../../authz-service/src/state/schema.js';
+import { BOOTSTRAP_ACTOR, GATEWAY_ACTOR } from './auth/actor.js';
 import { AuthStateCache } from './auth/auth-state.js';
 import { Authenticator } from './auth/authenticator.js';
 import { controlPlaneResolvers } from './auth/resolvers.js';
@@ -22,6 +23,7 @@ import { createLogger } from './http/logger.js';
 import { createMetrics, type HttpMetrics } from './http/observability.js';
 import type { Route } from './http/route.js';
 import { consumerRoutes } from './http/routes/consumers.js';
+import { gatewayRoutes } from './http/routes/gateway.js';
 import { issuerRoutes } from './http/routes/issuers.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { meRoutes } from './http/routes/me.js';
@@ -112,7 +114,10 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       resolvers: controlPlaneResolvers(db, hasher, logger),
       authState: () => authStateCache.get(),
       hasher,
-      ...(config.bootstrapAdminKey ? { bootstrapKey: config.bootstrapAdminKey } : {}),
+      staticTokens: [
+        ...(config.bootstrapAdminKey ? [{ token: config.bootstrapAdminKey, actor: BOOTSTRAP_ACTOR }] : []),
+        ...(config.gatewayToken ? [{ token: config.gatewayToken, actor: GATEWAY_ACTOR }] : []),
+      ],
       adminRole: config.adminRole,
       clock,
     });
@@ -124,6 +129,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       ...issuerRoutes(),
       ...keyRoutes(lifecycle),
       ...operationRoutes(),
+      ...gatewayRoutes(config.gateway),
       ...meRoutes(lifecycle),
     ];
     const metrics = createMetrics();

@@ -52,6 +52,14 @@ export interface MutationContext<P extends Schema, Q extends Schema, B extends S
   readonly uow: UnitOfWork;
 }
 
+export interface SuccessAnswer {
+  readonly status: number;
+  readonly description: string;
+  readonly schema?: z.ZodType;
+  /** Default application/json. Any other type is sent as the handler's string body, unchanged. */
+  readonly contentType?: string;
+}
+
 interface RouteBase<P extends Schema, Q extends Schema, B extends Schema> {
   /** OpenAPI operationId and the audit action. */
   readonly operationId: string;
@@ -71,9 +79,9 @@ interface RouteBase<P extends Schema, Q extends Schema, B extends Schema> {
   readonly mergePatch?: boolean;
   /** Honours Idempotency-Key (creating POSTs). */
   readonly idempotent?: boolean;
-  readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType };
+  readonly success: SuccessAnswer;
   /** Other success answers the handler may choose (get-or-create: 200 when it only gets). */
-  readonly alsoSucceeds?: readonly { readonly status: number; readonly description: string; readonly schema?: z.ZodType }[];
+  readonly alsoSucceeds?: readonly SuccessAnswer[];
   /** Documented error statuses besides the ones every operation can answer. */
   readonly errors?: readonly number[];
 }
@@ -103,6 +111,8 @@ export interface RouteDeps {
   /** Parses a JSON body with the configured size limit. */
   readonly parseJson: RequestHandler;
 }
+
+const JSON_TYPE = 'application/json';
 
 const expressPath = (path: string) => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
 
@@ -227,7 +237,9 @@ function send(res: Response, route: Route, reply: Reply): void {
   if (res.headersSent) return; // the request timed out meanwhile
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
   const status = reply.status ?? route.success.status;
+  const contentType = [route.success, ...(route.alsoSucceeds ?? [])].find((s) => s.status === status)?.contentType;
   if (status === 204 || reply.body === undefined) res.status(status).end();
+  else if (contentType !== undefined && contentType !== JSON_TYPE && typeof reply.body === 'string') res.status(status).type(contentType).send(reply.body);
   else res.status(status).json(reply.body);
 }
 
@@ -254,7 +266,7 @@ export function documentRoute(registry: OpenAPIRegistry, route: Route): void {
   for (const success of [route.success, ...(route.alsoSucceeds ?? [])]) {
     responses[success.status] = {
       description: success.description,
-      ...(success.schema ? { content: { 'application/json': { schema: success.schema } } } : {}),
+      ...(success.schema ? { content: { [success.contentType ?? JSON_TYPE]: { schema: success.schema } } } : {}),
     };
   }
   for (const status of [...statuses].sort()) {
