@@ -29,6 +29,7 @@ import { operationRoutes } from './http/routes/operations.js';
 import { planRoutes } from './http/routes/plans.js';
 import { serviceRoutes } from './http/routes/services.js';
 import { pepperSourceFor, type PepperSource } from './pepper-source.js';
+import { KeyProvisioners } from './provisioning/router.js';
 import { bootstrapFirstAdmin, type BootstrapResult } from './services/bootstrap.js';
 import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
@@ -85,7 +86,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
     pepper.fill(0);
     logger.info({ database: config.database.kind, pepper: pepperSource.description }, 'control plane storage ready');
 
-    const lifecycle = new KeyLifecycle(hasher, options.keyHooks);
+    const lifecycle = new KeyLifecycle(hasher, new KeyProvisioners(), options.keyHooks);
     const bootstrap: BootstrapResult = config.bootstrapAdminKey ? { created: false } : await bootstrapFirstAdmin(db, lifecycle, clock);
     if (bootstrap.created) {
       (options.announce ?? announceToStdout)(
