@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { Secret } from '../../authz-service/src/core/secret.js';
+import { parseThreescaleConfig, type ThreescaleConfig } from './provisioning/threescale/config.js';
 import { parseSecretsConfig, SecretsConfigError, type SecretsConfig } from './secrets/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,6 +29,8 @@ export interface ControlPlaneConfig {
   /** JWT role or scope that makes a caller an administrator. */
   readonly adminRole: string;
   readonly logLevel: LogLevel;
+  /** 3scale provisioning for the services it maps; absent: every key is minted by Portcullis. */
+  readonly threescale?: ThreescaleConfig;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: ControlPlaneConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -111,6 +114,12 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   const logLevel = rawLevel.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`PORTCULLIS_LOG_LEVEL: "${rawLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
+  const threescale = parseThreescaleConfig(env);
+  errors.push(...threescale.errors);
+  if (threescale.config !== undefined && secrets === undefined && !SECRET_STORE_SETTINGS.some((name) => read(env, name) !== undefined)) {
+    errors.push('3scale provisioning keeps its access token in the secret store: configure PORTCULLIS_MASTER_KEY or PORTCULLIS_KMS_PROVIDER');
+  }
+
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -123,6 +132,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
       ...(rawBootstrap !== undefined ? { bootstrapAdminKey: new Secret(rawBootstrap) } : {}),
       adminRole,
       logLevel,
+      ...(threescale.config !== undefined ? { threescale: threescale.config } : {}),
     }),
   };
 }

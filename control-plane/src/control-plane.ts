@@ -10,6 +10,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { KeyHasher } from '../../authz-service/src/credentials/api-key/format.js';
 import type { StateSpec } from '../../authz-service/src/state/schema.js';
+import type { ReconcileReport } from './api/provisioners.js';
 import { AuthStateCache } from './auth/auth-state.js';
 import { Authenticator } from './auth/authenticator.js';
 import { controlPlaneResolvers } from './auth/resolvers.js';
@@ -26,10 +27,12 @@ import { issuerRoutes } from './http/routes/issuers.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { meRoutes } from './http/routes/me.js';
 import { operationRoutes } from './http/routes/operations.js';
+import { provisionerRoutes } from './http/routes/provisioners.js';
 import { planRoutes } from './http/routes/plans.js';
 import { serviceRoutes } from './http/routes/services.js';
 import { pepperSourceFor, type PepperSource } from './pepper-source.js';
 import { KeyProvisioners } from './provisioning/router.js';
+import { createThreescaleProvisioning } from './provisioning/threescale/index.js';
 import { bootstrapFirstAdmin, type BootstrapResult } from './services/bootstrap.js';
 import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
@@ -62,6 +65,8 @@ export interface ControlPlane {
   readonly bootstrap: BootstrapResult;
   /** The state document, as served at GET /v1/state. */
   exportState(): Promise<StateSpec>;
+  /** One 3scale reconciliation as the system actor (what the background job runs); present when configured. */
+  readonly reconcileThreescale?: () => Promise<ReconcileReport>;
   /** Starts the HTTP server; port 0 picks a free one. */
   listen(port: number, host?: string): Promise<Server>;
   /** Stops accepting requests, lets running ones finish (up to a grace period), closes the database. */
@@ -86,7 +91,9 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
     pepper.fill(0);
     logger.info({ database: config.database.kind, pepper: pepperSource.description }, 'control plane storage ready');
 
-    const lifecycle = new KeyLifecycle(hasher, new KeyProvisioners(), options.keyHooks);
+    const threescale = config.threescale && config.secrets ? await createThreescaleProvisioning(config.threescale, config.secrets, db, logger, clock) : undefined;
+    const lifecycle = new KeyLifecycle(hasher, new KeyProvisioners(threescale ? [threescale.provisioner] : []), options.keyHooks);
+    const reconciliation = threescale?.reconciliation(lifecycle, hasher);
     const bootstrap: BootstrapResult = config.bootstrapAdminKey ? { created: false } : await bootstrapFirstAdmin(db, lifecycle, clock);
     if (bootstrap.created) {
       (options.announce ?? announceToStdout)(
@@ -118,6 +125,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       ...keyRoutes(lifecycle),
       ...operationRoutes(),
       ...meRoutes(lifecycle),
+      ...provisionerRoutes(reconciliation?.reconciler),
     ];
     const metrics = createMetrics();
     const app = createApp({
@@ -130,6 +138,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       version: API_VERSION,
     });
 
+    reconciliation?.job.start();
     let server: Server | undefined;
     return {
       app,
@@ -139,6 +148,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       logger,
       bootstrap,
       exportState: () => exportState(db, clock()),
+      ...(reconciliation ? { reconcileThreescale: reconciliation.run } : {}),
       listen: (port, host = '0.0.0.0') =>
         new Promise((resolve, reject) => {
           const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -157,6 +167,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
           await closed;
           clearTimeout(timer);
         }
+        await reconciliation?.job.stop();
         await db.destroy();
       },
     };

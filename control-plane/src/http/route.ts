@@ -262,6 +262,7 @@ const COMMON_ERRORS: Record<number, string> = {
   415: 'Body is not JSON',
   422: 'Idempotency-Key reused with a different request',
   500: 'Internal error',
+  502: 'An external provider (3scale) failed or answered unexpectedly',
   503: 'Timed out or a dependency is unavailable',
 };
 

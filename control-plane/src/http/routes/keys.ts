@@ -40,6 +40,7 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       idempotent: true,
       body: KeyCreateSchema,
       success: { status: 201, description: 'The key with its secret', schema: KeyWithSecretSchema },
+      errors: [502],
       prepare: ({ db, body }) =>
         lifecycle.prepareCreate(db, {
           consumerId: body.consumer_id,
@@ -138,7 +139,7 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       body: EmptyBodySchema,
       bodyOptional: true,
       success: { status: 200, description: 'The restored key', schema: KeyResourceSchema },
-      errors: [404],
+      errors: [404, 409, 502],
       prepare: ({ db, params }) => lifecycle.prepareRestore(db, params.id),
       handler: async ({ uow, params, prepared }) => ({ body: keyResource(await lifecycle.restore(uow, params.id, prepared?.use()), uow.now.getTime()) }),
     }),
@@ -155,7 +156,7 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       body: KeyRotateSchema,
       bodyOptional: true,
       success: { status: 200, description: 'The key with its new secret', schema: KeyWithSecretSchema },
-      errors: [404, 409],
+      errors: [404, 409, 502],
       prepare: ({ db, params }) => lifecycle.prepareRotate(db, params.id),
       handler: async ({ uow, params, body, prepared }) => ({
         body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds, undefined, takeChange(prepared)), uow.now),

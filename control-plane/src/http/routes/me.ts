@@ -90,7 +90,7 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       bodyOptional: true,
       success: { status: 201, description: 'Created; `key.key` is the secret, shown this once', schema: ServiceKeySchema },
       alsoSucceeds: [{ status: 200, description: 'The key I already hold, without its secret', schema: ServiceKeySchema }],
-      errors: [404, 409],
+      errors: [404, 409, 502],
       prepare: ({ db, consumerId, params, now }) => prepareServiceKey(db, lifecycle, consumerId, params.service, now),
       handler: async ({ uow, consumerId, params, prepared }) => {
         const result = await serviceKey(uow, lifecycle, consumerId, params.service, prepared);
@@ -125,7 +125,7 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       idempotent: true,
       body: MyKeyCreateSchema,
       success: { status: 201, description: 'The key with its secret', schema: KeyWithSecretSchema },
-      errors: [409],
+      errors: [409, 502],
       prepare: ({ db, caller, consumerId, body, now }) => prepareMyKey(db, caller, lifecycle, consumerId, body, now),
       handler: async ({ uow, consumerId, body, prepared }) => ({ body: withSecret(await createMyKey(uow, lifecycle, consumerId, body, takeChange(prepared)), uow.now) }),
     }),
@@ -169,7 +169,7 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       body: KeyRotateSchema,
       bodyOptional: true,
       success: { status: 200, description: 'The key with its new secret', schema: KeyWithSecretSchema },
-      errors: [404, 409],
+      errors: [404, 409, 502],
       prepare: ({ db, consumerId, params }) => lifecycle.prepareRotate(db, params.id, consumerId),
       handler: async ({ uow, consumerId, params, body, prepared }) => ({
         body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds, consumerId, takeChange(prepared)), uow.now),
