@@ -121,7 +121,7 @@ export interface Fault {
   /** `before` (default): nothing is applied. `after`: the call takes effect, then its answer is lost. */
   readonly phase?: 'before' | 'after';
   /** Only calls this matches are affected (and counted). */
-  readonly match?: (request: { readonly method: string; readonly path: string }) => boolean;
+  readonly match?: (request: RecordedRequest) => boolean;
 }
 
 class ApiError extends Error {
