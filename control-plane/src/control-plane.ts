@@ -125,7 +125,8 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       ...keyRoutes(lifecycle),
       ...operationRoutes(),
       ...meRoutes(lifecycle),
-      ...provisionerRoutes(reconciliation?.reconciler),
+      // only where 3scale is configured: elsewhere the endpoint does not exist (404)
+      ...(reconciliation ? provisionerRoutes(reconciliation.reconciler) : []),
     ];
     const metrics = createMetrics();
     const app = createApp({

@@ -444,8 +444,10 @@ for (const backend of BACKENDS) {
       const audited = new Set(audit.body.items.map((e: { resource_id: string }) => e.resource_id));
       for (const keyId of [keyA.id, keyB.id, keyC.id, keyD.id, vanishing.id, imported.key_id]) assert.isTrue(audited.has(keyId), `audit row for ${keyId}`);
 
+      const revision = (await h.call('GET', '/v1/state')).body.revision;
       const again = await h.call('POST', '/v1/provisioners/threescale/reconcile');
       assert.equal(again.body.changed, 0, JSON.stringify(again.body.changes));
+      assert.equal((await h.call('GET', '/v1/state')).body.revision, revision, 'no change, no new state revision');
     });
 
     it('skips a mapped service 3scale does not know instead of revoking its keys', async () => {

@@ -199,7 +199,7 @@ export class ThreescaleReconciler {
 
   async apply(uow: UnitOfWork, snapshot: Snapshot): Promise<ReconcileReport> {
     // the lock first: a key provisioned concurrently must be seen as mirrored, not imported twice
-    await uow.lockState();
+    await uow.holdStateLock();
     const report = new ReportBuilder();
     for (const item of snapshot.orphansDeleted) report.add('orphans_deleted', item);
     for (const service of snapshot.services) await this.#applyService(uow, snapshot, service, report);
