@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Secret } from '../../authz-service/src/core/secret.js';
 import type { GatewaySettings } from './gateway/settings.js';
 import { parseGatewaySettings } from './gateway/settings-env.js';
+import { parseThreescaleConfig, type ThreescaleConfig } from './provisioning/threescale/config.js';
 import { parseSecretsConfig, SecretsConfigError, type SecretsConfig } from './secrets/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -36,6 +37,8 @@ export interface ControlPlaneConfig {
   readonly logLevel: LogLevel;
   /** The state-sync gRPC server for data planes; absent (off) without PORTCULLIS_SYNC_TOKEN. */
   readonly sync?: SyncServerConfig;
+  /** 3scale provisioning for the services it maps; absent: every key is minted by Portcullis. */
+  readonly threescale?: ThreescaleConfig;
 }
 
 export interface SyncServerConfig {
@@ -160,6 +163,12 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   const logLevel = rawLevel.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`PORTCULLIS_LOG_LEVEL: "${rawLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
+  const threescale = parseThreescaleConfig(env);
+  errors.push(...threescale.errors);
+  if (threescale.config !== undefined && secrets === undefined && !SECRET_STORE_SETTINGS.some((name) => read(env, name) !== undefined)) {
+    errors.push('3scale provisioning keeps its access token in the secret store: configure PORTCULLIS_MASTER_KEY or PORTCULLIS_KMS_PROVIDER');
+  }
+
   if (errors.length > 0 || !gateway.ok) return { ok: false, errors };
   return {
     ok: true,
@@ -175,6 +184,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
       adminRole,
       logLevel,
       ...(sync !== undefined ? { sync } : {}),
+      ...(threescale.config !== undefined ? { threescale: threescale.config } : {}),
     }),
   };
 }
