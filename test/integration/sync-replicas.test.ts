@@ -166,8 +166,9 @@ describe('state sync across processes: two control planes, two replicas, one pri
     const kept = await createKey(cp1.call, consumerId);
     const gone = await createKey(cp1.call, consumerId);
     await revokeKey(cp1.call, gone.id);
-    await untilAll(both(), kept.key, 200);
-    await untilAll(both(), gone.key, 401);
+    // the previous test restarted both control planes: replicas may still be in their reconnect backoff
+    await untilAll(both(), kept.key, 200, 20_000);
+    await untilAll(both(), gone.key, 401, 20_000);
 
     await postgres.stop('immediate');
     const refused = await cp1.call('GET', '/v1/keys');
