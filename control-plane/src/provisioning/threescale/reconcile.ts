@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { displayPrefix, type KeyHasher } from '../../../../authz-service/src/credentials/api-key/format.js';
 import { RECONCILE_CHANGES, type ReconcileChangeKind, type ReconcileItem, type ReconcileReport } from '../../api/provisioners.js';
 import type { Caller } from '../../auth/actor.js';
+import { ProblemError } from '../../problem-error.js';
 import type { KeyLifecycle } from '../../services/keys.js';
 import { inUnitOfWork, type UnitOfWork } from '../../services/unit-of-work.js';
 import { findKeyByHash } from '../../store/keys.js';
@@ -190,7 +191,7 @@ export class ThreescaleReconciler {
       return await this.deps.provisioner.terms(this.deps.db, client, mapping, planId);
     } catch (error) {
       // a bad plan mapping holds back the applications on that plan only
-      if (error instanceof Error && 'code' in error && error.code === 'conflict') return { problem: error.message };
+      if (error instanceof ProblemError && error.code === 'conflict') return { problem: error.detail };
       throw error;
     }
   }
