@@ -31,11 +31,11 @@ import {
   deleteOrphan,
   insertLink,
   linkedApplications,
+  linkStateOf,
   listOrphans,
   mirroredKeys,
   pendingSuspensions,
   updateLink,
-  type LinkState,
   type MirroredKey,
 } from '../../store/threescale.js';
 import type { KeyTerms } from '../provisioner.js';
@@ -80,9 +80,6 @@ export interface ReconcilerDeps {
 
 const sameLimits = (a: readonly { window: string; requests: number }[], b: readonly { window: string; requests: number }[]) =>
   JSON.stringify([...a].sort((x, y) => x.window.localeCompare(y.window))) === JSON.stringify([...b].sort((x, y) => x.window.localeCompare(y.window)));
-
-/** The link state 3scale reports for an application. */
-const linkState = (app: ThreescaleApplication): LinkState => (app.state === 'suspended' ? 'suspended' : app.state === 'pending' ? 'pending' : 'live');
 
 class ReportBuilder {
   readonly changes = new Map<ReconcileChangeKind, ReconcileItem[]>(RECONCILE_CHANGES.map((c) => [c, []]));
@@ -272,7 +269,7 @@ export class ThreescaleReconciler {
         terms,
         origin,
         record: (tx, keyId, now) =>
-          insertLink(tx, { keyId, tenant: service.tenant, serviceId: service.mapping.serviceId, accountId: app.account_id, applicationId: app.id, planId: app.plan_id, state: linkState(app) }, now),
+          insertLink(tx, { keyId, tenant: service.tenant, serviceId: service.mapping.serviceId, accountId: app.account_id, applicationId: app.id, planId: app.plan_id, state: linkStateOf(app.state) }, now),
       },
     );
     if (app.state === 'suspended') await this.deps.lifecycle.revoke(uow, issued.record.id, 'the 3scale application is suspended');
@@ -312,7 +309,7 @@ export class ThreescaleReconciler {
       report.problems.push(`application ${app.id} (${service.mapping.service}): ${terms.problem}`);
     }
 
-    const state = linkState(app);
+    const state = linkStateOf(app.state);
     if (state !== mirror.state || app.plan_id !== mirror.planId || sent) {
       await updateLink(uow.tx, mirror.keyId, { state, planId: app.plan_id, ...(sent ? { pending: null } : {}) }, uow.now);
     }
