@@ -211,8 +211,9 @@ export function mountRoute(app: Express, route: Route, deps: RouteDeps): void {
       }
       const idempotency = idempotentRequest(req, route, caller, rawBody);
       // a replay answers from the stored response: the external work was done by the first request
-      const replaying = idempotency !== undefined && (await hasStoredResponse(deps.db, idempotency, new Date(deps.clock())));
-      if (route.prepare && !replaying) prepared = (await route.prepare({ ...base, body, now: new Date(deps.clock()) })) as Settleable | undefined;
+      if (route.prepare && !(idempotency !== undefined && (await hasStoredResponse(deps.db, idempotency, new Date(deps.clock()))))) {
+        prepared = (await route.prepare({ ...base, body, now: new Date(deps.clock()) })) as Settleable | undefined;
+      }
       const { value } = await inUnitOfWork(deps.db, caller, route.operationId, deps.clock, async (uow) => {
         if (idempotency) {
           const claim = await claimRequest(uow.tx, deps.vault, idempotency, uow.now);

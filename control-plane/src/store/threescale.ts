@@ -5,6 +5,11 @@ import { conflict } from '../problem-error.js';
 
 export type LinkState = 'live' | 'suspended' | 'pending' | 'deleted';
 
+/** The link state for an application state as 3scale reports it. */
+export function linkStateOf(applicationState: string): LinkState {
+  return applicationState === 'suspended' ? 'suspended' : applicationState === 'pending' ? 'pending' : 'live';
+}
+
 export interface ApplicationLink {
   readonly keyId: string;
   readonly tenant: string;

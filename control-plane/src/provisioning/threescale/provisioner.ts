@@ -21,7 +21,7 @@ import { findConsumer } from '../../store/consumers.js';
 import type { KeyRecord } from '../../store/keys.js';
 import { findPlan } from '../../store/plans.js';
 import type { Db } from '../../store/rows.js';
-import { accountOf, findLink, insertLink, linkAccount, linkedApplications, recordOrphan, updateLink, type ApplicationLink } from '../../store/threescale.js';
+import { accountOf, findLink, insertLink, linkAccount, linkedApplications, linkStateOf, recordOrphan, updateLink, type ApplicationLink } from '../../store/threescale.js';
 import { ExternalChange, noExternalChange } from '../external-change.js';
 import type { ExternalProvisioner, IssueRequest, KeyEffect, KeyMaterial, KeyTerms } from '../provisioner.js';
 import type { ThreescaleAccount, ThreescaleApplication, ThreescaleClient, ThreescalePlan } from './client.js';
@@ -128,7 +128,7 @@ export class ThreescaleProvisioner implements ExternalProvisioner {
       origin: origin(tenant, app, { application: created ? 'created' : 'reused' }),
       record: async (tx, keyId, now) => {
         await linkAccount(tx, tenant, consumer.id, account.id, now);
-        await insertLink(tx, { keyId, tenant, serviceId: mapping.serviceId, accountId: account.id, applicationId: app.id, planId: app.plan_id, state: 'live' }, now);
+        await insertLink(tx, { keyId, tenant, serviceId: mapping.serviceId, accountId: account.id, applicationId: app.id, planId: app.plan_id, state: linkStateOf(app.state) }, now);
       },
     };
     return new ExternalChange(material, undo, (error) => this.deps.logger.error({ err: error, application: app.id }, 'could not remove or record an unconfirmed 3scale application'));

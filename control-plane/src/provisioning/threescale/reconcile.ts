@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { displayPrefix, type KeyHasher } from '../../../../authz-service/src/credentials/api-key/format.js';
 import { RECONCILE_CHANGES, type ReconcileChangeKind, type ReconcileItem, type ReconcileReport } from '../../api/provisioners.js';
 import type { Caller } from '../../auth/actor.js';
+import { ProblemError } from '../../problem-error.js';
 import type { KeyLifecycle } from '../../services/keys.js';
 import { inUnitOfWork, type UnitOfWork } from '../../services/unit-of-work.js';
 import { findKeyByHash } from '../../store/keys.js';
@@ -30,11 +31,11 @@ import {
   deleteOrphan,
   insertLink,
   linkedApplications,
+  linkStateOf,
   listOrphans,
   mirroredKeys,
   pendingSuspensions,
   updateLink,
-  type LinkState,
   type MirroredKey,
 } from '../../store/threescale.js';
 import type { KeyTerms } from '../provisioner.js';
@@ -79,9 +80,6 @@ export interface ReconcilerDeps {
 
 const sameLimits = (a: readonly { window: string; requests: number }[], b: readonly { window: string; requests: number }[]) =>
   JSON.stringify([...a].sort((x, y) => x.window.localeCompare(y.window))) === JSON.stringify([...b].sort((x, y) => x.window.localeCompare(y.window)));
-
-/** The link state 3scale reports for an application. */
-const linkState = (app: ThreescaleApplication): LinkState => (app.state === 'suspended' ? 'suspended' : app.state === 'pending' ? 'pending' : 'live');
 
 class ReportBuilder {
   readonly changes = new Map<ReconcileChangeKind, ReconcileItem[]>(RECONCILE_CHANGES.map((c) => [c, []]));
@@ -190,7 +188,7 @@ export class ThreescaleReconciler {
       return await this.deps.provisioner.terms(this.deps.db, client, mapping, planId);
     } catch (error) {
       // a bad plan mapping holds back the applications on that plan only
-      if (error instanceof Error && 'code' in error && error.code === 'conflict') return { problem: error.message };
+      if (error instanceof ProblemError && error.code === 'conflict') return { problem: error.detail };
       throw error;
     }
   }
@@ -271,7 +269,7 @@ export class ThreescaleReconciler {
         terms,
         origin,
         record: (tx, keyId, now) =>
-          insertLink(tx, { keyId, tenant: service.tenant, serviceId: service.mapping.serviceId, accountId: app.account_id, applicationId: app.id, planId: app.plan_id, state: linkState(app) }, now),
+          insertLink(tx, { keyId, tenant: service.tenant, serviceId: service.mapping.serviceId, accountId: app.account_id, applicationId: app.id, planId: app.plan_id, state: linkStateOf(app.state) }, now),
       },
     );
     if (app.state === 'suspended') await this.deps.lifecycle.revoke(uow, issued.record.id, 'the 3scale application is suspended');
@@ -311,7 +309,7 @@ export class ThreescaleReconciler {
       report.problems.push(`application ${app.id} (${service.mapping.service}): ${terms.problem}`);
     }
 
-    const state = linkState(app);
+    const state = linkStateOf(app.state);
     if (state !== mirror.state || app.plan_id !== mirror.planId || sent) {
       await updateLink(uow.tx, mirror.keyId, { state, planId: app.plan_id, ...(sent ? { pending: null } : {}) }, uow.now);
     }
