@@ -230,7 +230,10 @@ async function snapshotOverGrpc(database: TempDatabase): Promise<void> {
     const r = await replica('replica', cp.syncPort, 'info');
     services.push(r.process);
     const untilReady = performance.now() - started;
-    const line = r.process.output.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'snapshot received');
+    const received = () => r.process.output.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'snapshot received');
+    // the log line is written just after the state is swapped in (readiness), asynchronously
+    await waitFor(() => received() !== undefined, 'the replica to log its snapshot', 10_000);
+    const line = received();
     const metrics = await new Promise<string>((resolve, reject) =>
       request({ host: '127.0.0.1', port: r.port, path: '/metrics' }, (res) => {
         let body = '';

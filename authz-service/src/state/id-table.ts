@@ -1,14 +1,15 @@
 /**
  * A set of strings (key ids, consumer ids) numbered 0, 1, 2 … and found by value, in about 40 bytes an
- * entry: the UTF-8 bytes in one pooled buffer, an offset and a length per entry, open addressing (linear
- * probing, backward-shift deletion) on an FNV-1a hash of the bytes. A `Map<string, number>` with its own
+ * entry: the UTF-8 bytes in one pooled buffer, an offset and a length per entry, found through a SlotIndex
+ * on an FNV-1a hash of the bytes. A `Map<string, number>` with its own
  * string objects costs twice that and more, which at a million keys is the difference that matters.
  *
  * Numbers of deleted entries are reused. Bytes of deleted entries stay in the pool until it is compacted,
  * which happens when more than half of it is dead.
  */
 
-const EMPTY = 0;
+import { NOT_FOUND, SlotIndex } from './slot-index.js';
+
 const MAX_LOAD = 0.7;
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
@@ -23,15 +24,25 @@ export class IdTable {
   #rows = 0;
   #count = 0;
   #free: number[] = [];
-  /** Row + 1; 0 for an empty slot. */
-  #slots = new Int32Array(32);
+  readonly #slots: SlotIndex;
   #scratch = Buffer.alloc(512);
+  #scratchLength = 0;
+  /** Is this row the id in the scratch buffer? Bound once: lookups allocate nothing. */
+  readonly #isScratch = (row: number): boolean => {
+    const n = this.#scratchLength;
+    if (this.#length[row] !== n) return false;
+    const pool = this.#pool;
+    const scratch = this.#scratch;
+    const at = this.#offset[row]!;
+    for (let b = 0; b < n; b++) if (pool[at + b] !== scratch[b]) return false;
+    return true;
+  };
 
   constructor(expected = 0) {
+    this.#slots = new SlotIndex(Math.ceil(expected / (MAX_LOAD * 0.75)), (row) => this.#rowHash(row));
     if (expected > 0) {
       this.#reserveRows(expected);
       this.#pool = Buffer.alloc(expected * 32);
-      this.#rehash(Math.ceil(expected / (MAX_LOAD * 0.75)));
     }
   }
 
@@ -42,15 +53,16 @@ export class IdTable {
   /** The number of `id`, or -1. */
   get(id: string): number {
     const n = this.#encode(id);
-    return this.#find(this.#scratch, n, this.#hash(this.#scratch, 0, n));
+    const found = this.#slots.find(this.#hash(this.#scratch, 0, n), this.#isScratch);
+    return found === NOT_FOUND ? -1 : found;
   }
 
   /** The number of `id`, adding it if new. */
   add(id: string): number {
     const n = this.#encode(id);
     const h = this.#hash(this.#scratch, 0, n);
-    const found = this.#find(this.#scratch, n, h);
-    if (found >= 0) return found;
+    const found = this.#slots.find(h, this.#isScratch);
+    if (found !== NOT_FOUND) return found;
     const row = this.#free.pop() ?? this.#rows++;
     this.#reserveRows(row + 1);
     if (this.#poolUsed + n > this.#pool.length) this.#growPool(n);
@@ -63,15 +75,15 @@ export class IdTable {
     this.#live[row] = 1;
     this.#poolUsed += n;
     this.#count++;
-    if (this.#count > this.#slots.length * MAX_LOAD) this.#rehash(this.#slots.length * 2);
-    else this.#place(row, h);
+    if (this.#count > this.#slots.capacity * MAX_LOAD) this.#slots.rebuild(this.#slots.capacity * 2, this.rows());
+    else this.#slots.insert(row, h);
     return row;
   }
 
   /** Remove by number; its number may be handed out again. */
   delete(row: number): void {
     if (row < 0 || row >= this.#rows || this.#live[row] === 0) return;
-    this.#unplace(row);
+    this.#slots.remove(row);
     this.#live[row] = 0;
     this.#deadBytes += this.#length[row]!;
     this.#count--;
@@ -98,6 +110,7 @@ export class IdTable {
     if (id.length * 3 > this.#scratch.length) this.#scratch = Buffer.alloc(id.length * 3);
     const n = this.#scratch.write(id, 0, 'utf8');
     if (n > 0xffff) throw new RangeError('id too long');
+    this.#scratchLength = n;
     return n;
   }
 
@@ -109,62 +122,6 @@ export class IdTable {
 
   #rowHash(row: number): number {
     return this.#hash(this.#pool, this.#offset[row]!, this.#length[row]!);
-  }
-
-  #find(bytes: Uint8Array, n: number, h: number): number {
-    const slots = this.#slots;
-    const pool = this.#pool;
-    let i = h % slots.length;
-    for (;;) {
-      const v = slots[i]!;
-      if (v === EMPTY) return -1;
-      const row = v - 1;
-      if (this.#length[row] === n) {
-        const at = this.#offset[row]!;
-        let same = true;
-        for (let b = 0; b < n; b++) {
-          if (pool[at + b] !== bytes[b]) {
-            same = false;
-            break;
-          }
-        }
-        if (same) return row;
-      }
-      i = i + 1 === slots.length ? 0 : i + 1;
-    }
-  }
-
-  #place(row: number, h = this.#rowHash(row)): void {
-    const slots = this.#slots;
-    let i = h % slots.length;
-    while (slots[i] !== EMPTY) i = i + 1 === slots.length ? 0 : i + 1;
-    slots[i] = row + 1;
-  }
-
-  #unplace(row: number): void {
-    const slots = this.#slots;
-    const n = slots.length;
-    let i = this.#rowHash(row) % n;
-    while (slots[i] !== row + 1) i = i + 1 === n ? 0 : i + 1;
-    let j = i;
-    for (;;) {
-      slots[i] = EMPTY;
-      for (;;) {
-        j = j + 1 === n ? 0 : j + 1;
-        const v = slots[j]!;
-        if (v === EMPTY) return;
-        const home = this.#rowHash(v - 1) % n;
-        const stays = i <= j ? i < home && home <= j : i < home || home <= j;
-        if (!stays) break;
-      }
-      slots[i] = slots[j]!;
-      i = j;
-    }
-  }
-
-  #rehash(capacity: number): void {
-    this.#slots = new Int32Array(Math.max(32, capacity));
-    for (let row = 0; row < this.#rows; row++) if (this.#live[row] === 1) this.#place(row);
   }
 
   #reserveRows(rows: number): void {

@@ -1,18 +1,19 @@
 /**
- * The key index of a synced replica: a million keys in well under 100 MB, patched in place one key at a time.
+ * The key index of a synced replica: a million keys in about 140 bytes each, patched in place one key at a
+ * time.
  *
  * A Map of per-key objects costs about 260 bytes a key (a 43-character hash string, an id string, a record
  * with its own fields, two Map entries). Here every key is a row in typed-array columns numbered by an
- * IdTable of key ids, and a secret is its 32-byte HMAC digest in one flat buffer, found by open addressing
- * (linear probing, backward-shift deletion) on the digest's first four bytes — HMAC output is uniform, so
- * they are as good a hash as any. What many keys share (consumer ids; scope, service and limit sets) is
- * interned once.
+ * IdTable of key ids, and a secret is its 32-byte HMAC digest in one flat buffer, found through a SlotIndex
+ * on the digest's first four bytes (HMAC output is uniform, so they are as good a hash as any). What many
+ * keys share (consumer ids; scope, service and limit sets) is interned once.
  *
  * Readers see the `ReadonlyMap<hash, KeySecretEntry>` the decision core expects; entry objects are built on
  * first lookup and kept, so the resolver's per-entry principal cache keeps working, until the key changes.
  */
 import type { CompiledKey, CompiledLimit, KeySecretEntry } from './compile.js';
 import { IdTable } from './id-table.js';
+import { NOT_FOUND, SlotIndex } from './slot-index.js';
 import type { LimitSpec } from './schema.js';
 import { windowSeconds } from './schema.js';
 
@@ -115,8 +116,8 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   #secretRows = 0;
   #secretCount = 0;
 
-  /** Open addressing: secret row + 1, 0 for an empty slot. */
-  #slots = new Int32Array(16);
+  /** Secret rows by digest. */
+  readonly #slots = new SlotIndex(16, (s) => this.#home(this.#digests, s * DIGEST_BYTES));
 
   // ── interned values ─────────────────────────────────────────────────────────
   readonly #consumerIds: IdTable;
@@ -128,6 +129,14 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   readonly #keys = new Map<number, CompiledKey>();
 
   readonly #scratch = new Uint8Array(DIGEST_BYTES);
+  /** Is this secret row the digest in the scratch buffer? Bound once: lookups allocate nothing. */
+  readonly #isScratch = (s: number): boolean => {
+    const digests = this.#digests;
+    const scratch = this.#scratch;
+    const at = s * DIGEST_BYTES;
+    for (let b = 0; b < DIGEST_BYTES; b++) if (digests[at + b] !== scratch[b]) return false;
+    return true;
+  };
 
   /** The counts size the columns up front (a snapshot announces them), sparing regrowth. */
   constructor(expectedKeys = 0, expectedConsumers = 0) {
@@ -135,7 +144,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
     this.#consumerIds = new IdTable(expectedConsumers);
     if (expectedKeys > 0) {
       this.#reserve(expectedKeys, expectedKeys);
-      this.#rehash(Math.ceil(expectedKeys / (MAX_LOAD * 0.75)));
+      this.#slots.rebuild(Math.ceil(expectedKeys / (MAX_LOAD * 0.75)), []);
     }
   }
 
@@ -152,12 +161,12 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
 
   get(hash: string): KeySecretEntry | undefined {
     if (!decodeDigest(hash, this.#scratch)) return undefined;
-    const row = this.#find(this.#scratch, 0);
-    return row === NONE ? undefined : this.#entry(row);
+    const row = this.#findScratch();
+    return row === NOT_FOUND ? undefined : this.#entry(row);
   }
 
   has(hash: string): boolean {
-    return decodeDigest(hash, this.#scratch) && this.#find(this.#scratch, 0) !== NONE;
+    return decodeDigest(hash, this.#scratch) && this.#findScratch() !== NOT_FOUND;
   }
 
   *entries(): MapIterator<[string, KeySecretEntry]> {
@@ -286,16 +295,17 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
 
   #addSecret(k: number, secret: SecretInput): void {
     if (secret.digest.length !== DIGEST_BYTES) throw new RangeError('a key digest is 32 bytes');
-    const existing = this.#find(secret.digest, 0);
-    if (existing !== NONE) this.#removeSecret(existing);
-    if (this.#secretCount + 1 > this.#slots.length * MAX_LOAD) this.#rehash(this.#slots.length * 2);
+    this.#scratch.set(secret.digest);
+    const existing = this.#findScratch();
+    if (existing !== NOT_FOUND) this.#removeSecret(existing);
+    if (this.#secretCount + 1 > this.#slots.capacity * MAX_LOAD) this.#slots.rebuild(this.#slots.capacity * 2, this.#liveSecrets());
     const s = this.#allocateSecret();
     this.#digests.set(secret.digest, s * DIGEST_BYTES);
     this.#secretKey[s] = k;
     this.#notAfter[s] = secret.notAfterMs ?? Number.NaN;
     this.#nextSecret[s] = this.#firstSecret[k]!;
     this.#firstSecret[k] = s;
-    this.#place(s);
+    this.#slots.insert(s);
     this.#secretCount++;
   }
 
@@ -312,7 +322,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
       while (this.#nextSecret[p] !== s) p = this.#nextSecret[p]!;
       this.#nextSecret[p] = this.#nextSecret[s]!;
     }
-    this.#unplace(s);
+    this.#slots.remove(s);
     this.#entries.delete(s);
     this.#keys.delete(k);
     this.#secretKey[s] = NONE;
@@ -327,64 +337,16 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   }
 
   #home(digest: Uint8Array, offset: number): number {
-    const h = (digest[offset]! | (digest[offset + 1]! << 8) | (digest[offset + 2]! << 16) | (digest[offset + 3]! << 24)) >>> 0;
-    return h % this.#slots.length;
+    return (digest[offset]! | (digest[offset + 1]! << 8) | (digest[offset + 2]! << 16) | (digest[offset + 3]! << 24)) >>> 0;
   }
 
-  /** The secret row holding this digest, or NONE. */
-  #find(digest: Uint8Array, offset: number): number {
-    const slots = this.#slots;
-    const digests = this.#digests;
-    let i = this.#home(digest, offset);
-    for (;;) {
-      const v = slots[i]!;
-      if (v === 0) return NONE;
-      const at = (v - 1) * DIGEST_BYTES;
-      let same = true;
-      for (let b = 0; b < DIGEST_BYTES; b++) {
-        if (digests[at + b] !== digest[offset + b]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return v - 1;
-      i = i + 1 === slots.length ? 0 : i + 1;
-    }
+  /** The secret row whose digest is in the scratch buffer, or NOT_FOUND. */
+  #findScratch(): number {
+    return this.#slots.find(this.#home(this.#scratch, 0), this.#isScratch);
   }
 
-  #place(s: number): void {
-    const slots = this.#slots;
-    let i = this.#home(this.#digests, s * DIGEST_BYTES);
-    while (slots[i] !== 0) i = i + 1 === slots.length ? 0 : i + 1;
-    slots[i] = s + 1;
-  }
-
-  /** Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-  #unplace(s: number): void {
-    const slots = this.#slots;
-    const n = slots.length;
-    let i = this.#home(this.#digests, s * DIGEST_BYTES);
-    while (slots[i] !== s + 1) i = i + 1 === n ? 0 : i + 1;
-    let j = i;
-    for (;;) {
-      slots[i] = 0;
-      for (;;) {
-        j = j + 1 === n ? 0 : j + 1;
-        const v = slots[j]!;
-        if (v === 0) return;
-        const home = this.#home(this.#digests, (v - 1) * DIGEST_BYTES);
-        // the entry at j may move into the hole at i unless its home lies cyclically in (i, j]
-        const stays = i <= j ? i < home && home <= j : i < home || home <= j;
-        if (!stays) break;
-      }
-      slots[i] = slots[j]!;
-      i = j;
-    }
-  }
-
-  #rehash(capacity: number): void {
-    this.#slots = new Int32Array(Math.max(16, capacity));
-    for (let s = 0; s < this.#secretRows; s++) if (this.#secretKey[s] !== NONE) this.#place(s);
+  *#liveSecrets(): Generator<number> {
+    for (let s = 0; s < this.#secretRows; s++) if (this.#secretKey[s] !== NONE) yield s;
   }
 
   #internProfile(input: KeyInput): number {
