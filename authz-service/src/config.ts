@@ -8,6 +8,7 @@ import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from './core/ident
 import { checkCidr, DEFAULT_TRUSTED_PROXIES } from './http/trusted-proxies.js';
 import { Secret } from './core/secret.js';
 import { type ExtAuthzConfig, extAuthzConfigFromEnv } from './grpc/config.js';
+import { type SyncClientConfig, syncConfigFromEnv } from './sync/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -33,6 +34,8 @@ export interface AuthzConfig {
   readonly shutdownGraceMs: number;
   /** The Envoy ext_authz gRPC listener (PORTCULLIS_EXT_AUTHZ_PORT / _HOST, see grpc/config.ts). */
   readonly extAuthz: ExtAuthzConfig;
+  /** Sync mode: the state comes from the control plane (PORTCULLIS_SYNC_TARGET …, see sync/config.ts). */
+  readonly sync?: SyncClientConfig;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -188,8 +191,10 @@ export function parseAuthzConfig(env: Env): ConfigResult {
 
   const extAuthz = extAuthzConfigFromEnv(env);
   if (!extAuthz.ok) errors.push(...extAuthz.errors);
+  const sync = syncConfigFromEnv(env);
+  if (!sync.ok) errors.push(...sync.errors);
 
-  if (errors.length > 0 || !extAuthz.ok) return { ok: false, errors };
+  if (errors.length > 0 || !extAuthz.ok || !sync.ok) return { ok: false, errors };
   return {
     ok: true,
     config: Object.freeze({
@@ -205,6 +210,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
       maxHeaderBytes,
       shutdownGraceMs,
       extAuthz: extAuthz.config,
+      ...(sync.config === undefined ? {} : { sync: sync.config }),
     }),
   };
 }

@@ -29,6 +29,9 @@ import { AuthzMetrics } from './observability/metrics.js';
 import type { CompiledState } from './state/compile.js';
 import { FileStateSource, type ReloadOutcome } from './state/file-source.js';
 import { StateStore } from './state/store.js';
+import { STATE_SOURCE_NAME, SyncStateSource, type SyncTuning } from './sync/sync-source.js';
+import { UsageCounter } from './sync/usage-counter.js';
+import { UsageReporter } from './sync/usage-reporter.js';
 
 export interface StartOptions {
   /** Where logs go; default stdout. */
@@ -39,6 +42,13 @@ export interface StartOptions {
   readonly reloadOnSighup?: boolean;
   /** Watch the state file for changes; default true. */
   readonly watchStateFile?: boolean;
+  /**
+   * Hash API keys with this hasher instead of one made from PORTCULLIS_KEY_PEPPER: the one-process embedded
+   * start hands over the control plane's, so the pepper is never copied around.
+   */
+  readonly keyHasher?: KeyHasher;
+  /** Sync mode's timings (tests shorten them). */
+  readonly syncTuning?: SyncTuning;
 }
 
 export interface AuthzServiceHandles {
@@ -50,6 +60,10 @@ export interface AuthzServiceHandles {
   readonly extAuthz?: ExtAuthzServer;
   /** The decision engine as the adapters see it (counted, timed, logged). */
   readonly engine: DecisionEngine;
+  /** Sync mode's state source; undefined in file mode. */
+  readonly sync?: SyncStateSource;
+  /** Sync mode: sends what was counted so far (what the timer does every PORTCULLIS_USAGE_FLUSH_SECONDS). */
+  flushUsage(): Promise<void>;
   readonly store: StateStore;
   readonly metrics: AuthzMetrics;
   readonly logger: Logger;
@@ -65,6 +79,21 @@ export class AuthzStartupError extends Error {
     super(`the authz-service cannot start:\n  ${problems.join('\n  ')}`);
     this.name = 'AuthzStartupError';
   }
+}
+
+/** What /readyz adds to its status: where the state stands, and in sync mode how stale it is. */
+function readiness(store: StateStore, staleness: SyncStateSource['staleness'] | undefined): Record<string, unknown> {
+  const snapshot = store.snapshot;
+  const detail: Record<string, unknown> = snapshot ? { revision: snapshot.state.revision, source: snapshot.source } : {};
+  if (staleness) {
+    const seconds = staleness.seconds();
+    detail['staleness_seconds'] = seconds === undefined ? null : Math.round(seconds * 10) / 10;
+    detail['max_staleness_seconds'] = staleness.maxSeconds;
+    detail['stale'] = staleness.isStale();
+    detail['stale_mode'] = staleness.mode;
+    if (snapshot && staleness.refuses()) detail['reason'] = 'the state is older than PORTCULLIS_MAX_STALENESS_SECONDS and PORTCULLIS_STALE_MODE=refuse';
+  }
+  return detail;
 }
 
 /** Logs the first failure of a kind at once, then at most one summary line per interval. */
@@ -84,7 +113,7 @@ function throttledWarning(logger: Logger, message: string, intervalMs = 10_000):
 }
 
 function keyCount(state: CompiledState): number {
-  return state.spec.keys.length;
+  return state.keyCount;
 }
 
 export async function startAuthzService(config: AuthzConfig, options: StartOptions = {}): Promise<AuthzServiceHandles> {
@@ -104,7 +133,8 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
   try {
     // ── credential resolvers ───────────────────────────────────────────────────
     const resolvers: CredentialResolver[] = [];
-    if (config.keyPepper) resolvers.push(new ApiKeyResolver({ hasher: new KeyHasher(config.keyPepper.reveal()) }));
+    const hasher = options.keyHasher ?? (config.keyPepper ? new KeyHasher(config.keyPepper.reveal()) : undefined);
+    if (hasher) resolvers.push(new ApiKeyResolver({ hasher }));
     const jwtFetchFailed = throttledWarning(logger, 'fetching issuer keys failed');
     const jwt = new JwtResolver({
       onEvent: (event) => {
@@ -118,17 +148,21 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
     const store = new StateStore();
     store.onSwap((next, previous) => {
       metrics.stateLoaded(next.state.revision, next.loadedAtMs);
-      logger.info(
+      // a synced replica swaps on every delta: those lines are for debugging, snapshots are worth a line each
+      const delta = next.source === STATE_SOURCE_NAME && previous?.source === STATE_SOURCE_NAME && next.state.catalog === previous.state.catalog;
+      logger[delta ? 'debug' : 'info'](
         { source: next.source, revision: next.state.revision, previous_revision: previous?.state.revision, services: next.state.services.size, keys: keyCount(next.state) },
         'authorization state loaded',
       );
-      if (!config.keyPepper && keyCount(next.state) > 0) {
+      if (!hasher && keyCount(next.state) > 0) {
         logger.error({ keys: keyCount(next.state) }, 'the state has API keys but PORTCULLIS_KEY_PEPPER is not set: API keys cannot be verified');
       }
-      // fetch issuers' keys now, so the first requests with tokens do not wait for JWKS
-      void jwt.prefetch(next.state.issuers).then((failed) => {
-        if (failed.length > 0) logger.warn({ issuers: failed }, 'could not prefetch signing keys of some issuers; will retry on demand');
-      });
+      // fetch issuers' keys now, so the first requests with tokens do not wait for JWKS (not again for a key delta)
+      if (next.state.issuers !== previous?.state.issuers) {
+        void jwt.prefetch(next.state.issuers).then((failed) => {
+          if (failed.length > 0) logger.warn({ issuers: failed }, 'could not prefetch signing keys of some issuers; will retry on demand');
+        });
+      }
     });
     let source: FileStateSource | undefined;
     if (config.stateFile) {
@@ -149,8 +183,36 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       }
       if (options.watchStateFile ?? true) source.watch();
       closers.push(() => source!.close());
-    } else {
-      logger.warn('no PORTCULLIS_STATE_FILE: not ready until a state is loaded');
+    } else if (!config.sync) {
+      logger.warn('neither PORTCULLIS_STATE_FILE nor PORTCULLIS_SYNC_TARGET: not ready until a state is loaded');
+    }
+    let sync: SyncStateSource | undefined;
+    let usage: { counter: UsageCounter; reporter: UsageReporter } | undefined;
+    if (config.sync) {
+      const syncConfig = config.sync;
+      sync = new SyncStateSource({
+        config: syncConfig,
+        store,
+        logger,
+        onRejected: () => metrics.stateRejected(),
+        ...(options.syncTuning ? { tuning: options.syncTuning } : {}),
+      });
+      const source = sync;
+      metrics.observeSync(() => ({ stalenessSeconds: source.staleness.seconds(), stale: source.staleness.isStale(), connected: source.connected }));
+      await sync.start();
+      closers.push(() => source.close());
+      const counter = new UsageCounter();
+      const reporter = new UsageReporter({
+        counter,
+        send: (batch) => source.reportUsage(batch),
+        replicaId: syncConfig.replicaId,
+        intervalMs: syncConfig.usageFlushSeconds * 1000,
+        logger,
+      });
+      reporter.start();
+      // registered after the source's closer, so it runs first: the last counts leave while the channel is up
+      closers.push(() => reporter.close());
+      usage = { counter, reporter };
     }
 
     // ── rate limiters ──────────────────────────────────────────────────────────
@@ -175,10 +237,12 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
     closers.push(() => limiter.close());
 
     // ── decision engine and adapters ───────────────────────────────────────────
-    const observer = new DecisionObserver({ metrics, logger, allowSampleRate: config.allowLogSampleRate });
+    const observer = new DecisionObserver({ metrics, logger, allowSampleRate: config.allowLogSampleRate, ...(usage ? { usage: usage.counter } : {}) });
+    const staleness = sync?.staleness;
     const engine = observedEngine(
       createDecisionEngine({
         state: () => store.current(),
+        ...(staleness ? { stateIsStale: () => staleness.refuses() } : {}),
         resolvers,
         limiter,
         ...(insurance ? { insurance } : {}),
@@ -194,7 +258,8 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       metrics,
       logger,
       identityHeaders: config.identityHeaders,
-      ready: () => store.ready,
+      ready: () => store.ready && !(staleness?.refuses() ?? false),
+      readinessDetail: () => readiness(store, staleness),
       maxHeaderBytes: config.maxHeaderBytes,
     });
     const httpAddress = await http.listen(config.port, config.host);
@@ -213,7 +278,12 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       closers.push(() => extAuthz!.close());
     }
     logger.info(
-      { http: `${httpAddress.address}:${httpAddress.port}`, ext_authz: extAuthz ? extAuthz.port : 'off', limiter: limiter.kind, state_file: config.stateFile },
+      {
+        http: `${httpAddress.address}:${httpAddress.port}`,
+        ext_authz: extAuthz ? extAuthz.port : 'off',
+        limiter: limiter.kind,
+        state: config.sync ? `sync from ${config.sync.target}` : (config.stateFile ?? 'none'),
+      },
       'authz-service listening',
     );
 
@@ -230,6 +300,8 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       http,
       ...(extAuthz ? { extAuthz } : {}),
       engine,
+      ...(sync ? { sync } : {}),
+      flushUsage: async () => usage?.reporter.flush(),
       store,
       metrics,
       logger,

@@ -28,6 +28,15 @@ export interface ControlPlaneConfig {
   /** JWT role or scope that makes a caller an administrator. */
   readonly adminRole: string;
   readonly logLevel: LogLevel;
+  /** The state-sync gRPC server for data planes; absent (off) without PORTCULLIS_SYNC_TOKEN. */
+  readonly sync?: SyncServerConfig;
+}
+
+export interface SyncServerConfig {
+  readonly port: number;
+  readonly host: string;
+  /** The bearer token data planes must present. */
+  readonly token: Secret;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: ControlPlaneConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -37,6 +46,8 @@ export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_ADMIN_ROLE = 'portcullis-admin';
 export const MIN_PEPPER_BYTES = 32;
 export const MIN_BOOTSTRAP_KEY_LENGTH = 32;
+export const DEFAULT_SYNC_PORT = 8282;
+export const MIN_SYNC_TOKEN_LENGTH = 16;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -107,6 +118,23 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   const adminRole = read(env, 'PORTCULLIS_ADMIN_ROLE') ?? DEFAULT_ADMIN_ROLE;
   if (!/^[\x21-\x7e]{1,200}$/.test(adminRole)) errors.push('PORTCULLIS_ADMIN_ROLE: must be printable ASCII without spaces');
 
+  let sync: SyncServerConfig | undefined;
+  const rawSyncToken = read(env, 'PORTCULLIS_SYNC_TOKEN');
+  const rawSyncPort = read(env, 'PORTCULLIS_SYNC_PORT');
+  const syncPort = rawSyncPort === undefined ? DEFAULT_SYNC_PORT : Number(rawSyncPort);
+  if (rawSyncPort !== undefined && (!/^\d+$/.test(rawSyncPort.trim()) || syncPort < 1 || syncPort > 65535)) {
+    errors.push(`PORTCULLIS_SYNC_PORT: "${rawSyncPort}" is not a TCP port (1-65535)`);
+  }
+  const syncHost = read(env, 'PORTCULLIS_SYNC_HOST') ?? '0.0.0.0';
+  if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(syncHost)) errors.push(`PORTCULLIS_SYNC_HOST: "${syncHost}" is not a host name or IP address`);
+  if (rawSyncToken !== undefined) {
+    if (rawSyncToken.length < MIN_SYNC_TOKEN_LENGTH || /\s/.test(rawSyncToken)) {
+      errors.push(`PORTCULLIS_SYNC_TOKEN: must be at least ${MIN_SYNC_TOKEN_LENGTH} characters without whitespace`);
+    } else {
+      sync = Object.freeze({ port: syncPort, host: syncHost, token: new Secret(rawSyncToken) });
+    }
+  }
+
   const rawLevel = read(env, 'PORTCULLIS_LOG_LEVEL') ?? 'info';
   const logLevel = rawLevel.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`PORTCULLIS_LOG_LEVEL: "${rawLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -123,6 +151,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
       ...(rawBootstrap !== undefined ? { bootstrapAdminKey: new Secret(rawBootstrap) } : {}),
       adminRole,
       logLevel,
+      ...(sync !== undefined ? { sync } : {}),
     }),
   };
 }

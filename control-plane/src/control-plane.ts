@@ -13,7 +13,7 @@ import type { StateSpec } from '../../authz-service/src/state/schema.js';
 import { AuthStateCache } from './auth/auth-state.js';
 import { Authenticator } from './auth/authenticator.js';
 import { controlPlaneResolvers } from './auth/resolvers.js';
-import type { ControlPlaneConfig } from './config.js';
+import { type ControlPlaneConfig, DEFAULT_SYNC_PORT, type SyncServerConfig } from './config.js';
 import { openDatabase } from './db/connection.js';
 import { migrateToLatest } from './db/migrations/index.js';
 import { createApp } from './http/app.js';
@@ -34,6 +34,7 @@ import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
 import { exportState } from './services/state-document.js';
 import type { Clock } from './services/unit-of-work.js';
+import { startSyncServer, type SyncServer, type SyncServerOptions } from './sync/server.js';
 
 export const API_VERSION = '1.0.0';
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -63,9 +64,16 @@ export interface ControlPlane {
   exportState(): Promise<StateSpec>;
   /** Starts the HTTP server; port 0 picks a free one. */
   listen(port: number, host?: string): Promise<Server>;
+  /**
+   * Starts the state-sync gRPC server for data planes, on the configured port, host and token unless
+   * overridden (port 0 picks a free one). Stopped by close().
+   */
+  serveSync(overrides?: SyncServeOptions): Promise<SyncServer>;
   /** Stops accepting requests, lets running ones finish (up to a grace period), closes the database. */
   close(graceMs?: number): Promise<void>;
 }
+
+export type SyncServeOptions = Partial<SyncServerConfig> & Pick<SyncServerOptions, 'heartbeatMs' | 'feed' | 'snapshotPageSize'>;
 
 function announceToStdout(message: string): void {
   process.stdout.write(`${message}\n`);
@@ -130,6 +138,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
     });
 
     let server: Server | undefined;
+    let sync: SyncServer | undefined;
     return {
       app,
       db,
@@ -145,7 +154,27 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
           s.headersTimeout = 20_000;
           server = s;
         }),
+      async serveSync(overrides = {}) {
+        if (sync && !sync.closed) throw new Error('the sync server is already running');
+        const token = overrides.token ?? config.sync?.token;
+        if (!token) throw new Error('the sync server needs a token (PORTCULLIS_SYNC_TOKEN)');
+        sync = await startSyncServer({
+          db,
+          token,
+          port: overrides.port ?? config.sync?.port ?? DEFAULT_SYNC_PORT,
+          host: overrides.host ?? config.sync?.host ?? '0.0.0.0',
+          logger,
+          clock,
+          ...(config.database.kind === 'postgres' ? { notifyUrl: config.database.url } : {}),
+          ...(overrides.heartbeatMs !== undefined ? { heartbeatMs: overrides.heartbeatMs } : {}),
+          ...(overrides.feed !== undefined ? { feed: overrides.feed } : {}),
+          ...(overrides.snapshotPageSize !== undefined ? { snapshotPageSize: overrides.snapshotPageSize } : {}),
+        });
+        return sync;
+      },
       async close(graceMs = 10_000) {
+        await sync?.close();
+        sync = undefined;
         if (server) {
           const s = server;
           server = undefined;

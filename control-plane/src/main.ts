@@ -13,6 +13,8 @@ try {
   const controlPlane = await createControlPlane(config);
   await controlPlane.listen(config.port);
   controlPlane.logger.info({ port: config.port }, 'control plane listening');
+  if (config.sync) await controlPlane.serveSync();
+  else controlPlane.logger.warn('PORTCULLIS_SYNC_TOKEN is not set: state sync is off and no data plane can connect');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -34,8 +34,10 @@ export interface AuthzHttpServerOptions {
   readonly metrics: AuthzMetrics;
   readonly logger: Logger;
   readonly identityHeaders: IdentityHeaderNames;
-  /** Ready means: a state is loaded. */
+  /** Ready means: a state is loaded (and, in sync mode with PORTCULLIS_STALE_MODE=refuse, not too old). */
   readonly ready: () => boolean;
+  /** Extra fields for the /readyz body (revision, staleness …); `reason` explains a 503. */
+  readonly readinessDetail?: () => Readonly<Record<string, unknown>>;
   readonly maxHeaderBytes?: number;
 }
 
@@ -117,10 +119,12 @@ export class AuthzHttpServer {
       case '/healthz':
         this.#json(res, 200, '{"status":"ok"}');
         return;
-      case '/readyz':
-        if (this.#options.ready()) this.#json(res, 200, '{"status":"ready"}');
-        else this.#json(res, 503, '{"status":"not ready","reason":"no authorization state loaded yet"}');
+      case '/readyz': {
+        const detail = this.#options.readinessDetail?.() ?? {};
+        if (this.#options.ready()) this.#json(res, 200, JSON.stringify({ status: 'ready', ...detail }));
+        else this.#json(res, 503, JSON.stringify({ status: 'not ready', reason: 'no authorization state loaded yet', ...detail }));
         return;
+      }
       case '/metrics':
         void this.#metrics(res);
         return;

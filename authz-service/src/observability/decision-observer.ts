@@ -26,6 +26,8 @@ export interface DecisionObserverOptions {
   readonly allowSampleRate: number;
   /** Injected for tests. */
   readonly random?: () => number;
+  /** Counts decisions for usage reports (sync mode); called once per decision, on the hot path. */
+  readonly usage?: { record(decision: Decision): void };
 }
 
 export class DecisionObserver {
@@ -33,8 +35,10 @@ export class DecisionObserver {
   readonly #logger: Logger;
   readonly #sampleRate: number;
   readonly #random: () => number;
+  readonly #usage: DecisionObserverOptions['usage'];
 
   constructor(options: DecisionObserverOptions) {
+    this.#usage = options.usage;
     this.#metrics = options.metrics;
     this.#logger = options.logger;
     this.#sampleRate = options.allowSampleRate;
@@ -56,6 +60,7 @@ export class DecisionObserver {
       reason = 'ok';
     }
     this.#metrics.recordDecision(request.adapter, outcome, reason, service, seconds);
+    this.#usage?.record(decision);
     if (outcome === 'allow' && (this.#sampleRate <= 0 || this.#random() >= this.#sampleRate)) return;
     const principal = decision.principal;
     this.#logger.info(

@@ -28,6 +28,13 @@ export interface AuthzMetricsOptions {
 /** What the metrics read from the JWT resolver's `stats()` at scrape time; it never touches prom-client. */
 export type TokenVerifierStats = Pick<JwtResolverStats, 'cacheHits' | 'negativeCacheHits' | 'cacheMisses' | 'verifications' | 'jwksFetches' | 'jwksFetchFailures'>;
 
+/** What the metrics read from the sync source at scrape time. */
+export interface SyncStatus {
+  readonly stalenessSeconds: number | undefined;
+  readonly stale: boolean;
+  readonly connected: boolean;
+}
+
 /** A counter whose value is owned elsewhere and copied in at scrape time. */
 function pulledCounter<L extends string>(
   registry: Registry,
@@ -116,7 +123,42 @@ export class AuthzMetrics {
         if (at !== undefined) this.set((now() - at) / 1000);
       },
     });
+    const sync = () => this.#syncStatus?.();
+    new Gauge({
+      name: 'portcullis_authz_state_staleness_seconds',
+      help: 'Sync mode: seconds since the control plane was last heard from (heartbeats come every few seconds)',
+      registers,
+      collect() {
+        const seconds = sync()?.stalenessSeconds;
+        if (seconds !== undefined) this.set(seconds);
+      },
+    });
+    new Gauge({
+      name: 'portcullis_authz_state_stale',
+      help: 'Sync mode: 1 while the state is older than PORTCULLIS_MAX_STALENESS_SECONDS',
+      registers,
+      collect() {
+        const status = sync();
+        if (status !== undefined) this.set(status.stale ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'portcullis_authz_sync_connected',
+      help: 'Sync mode: 1 while a stream from the control plane is up',
+      registers,
+      collect() {
+        const status = sync();
+        if (status !== undefined) this.set(status.connected ? 1 : 0);
+      },
+    });
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  #syncStatus: (() => SyncStatus) | undefined;
+
+  /** Read the sync source's staleness and connection at every scrape. */
+  observeSync(status: () => SyncStatus): void {
+    this.#syncStatus = status;
   }
 
   /** Count and time one decision. Called once per request by every adapter. */

@@ -5,6 +5,8 @@
  */
 import type { RouteRef } from '../core/decision.js';
 import {
+  CatalogSchema,
+  type CatalogSpec,
   type ConsumerSpec,
   type CredentialType,
   type IssuerSpec,
@@ -13,7 +15,6 @@ import {
   type PlanSpec,
   type ServiceSpec,
   StateSchema,
-  type StateSpec,
   windowSeconds,
 } from './schema.js';
 
@@ -70,21 +71,46 @@ export type RouteMatch =
   | { readonly kind: 'matched'; readonly service: CompiledService; readonly route: CompiledRoute }
   | { readonly kind: 'no_route' };
 
+/** Plans, issuers and services, compiled: what a request is routed and limited by. */
+export interface CompiledCatalog {
+  readonly spec: CatalogSpec;
+  readonly plans: ReadonlyMap<string, CompiledPlan>;
+  readonly issuers: readonly IssuerSpec[];
+  readonly services: ReadonlyMap<string, CompiledService>;
+  matchRoute(host: string, path: string, method: string, hints?: Readonly<Record<string, string>>): RouteMatch;
+}
+
+/** Consumers and keys, indexed for lookups; a synced state patches these in place instead of rebuilding them. */
+export interface PrincipalIndexes {
+  readonly consumers: ReadonlyMap<string, ConsumerSpec>;
+  readonly keysByHash: ReadonlyMap<string, KeySecretEntry>;
+  /** Keys (not secrets) in the index. */
+  readonly keyCount: number;
+  consumerBySubject(issuer: string, subject: string): ConsumerSpec | undefined;
+}
+
 export interface CompiledState {
   readonly revision: number;
-  readonly spec: StateSpec;
+  /**
+   * The declarative catalog this state was compiled from. Consumers and keys live only in the indexes: a
+   * synced state holds a million keys, far too many to keep twice.
+   */
+  readonly catalog: CatalogSpec;
   readonly plans: ReadonlyMap<string, CompiledPlan>;
   readonly issuers: readonly IssuerSpec[];
   readonly services: ReadonlyMap<string, CompiledService>;
   readonly consumers: ReadonlyMap<string, ConsumerSpec>;
   readonly keysByHash: ReadonlyMap<string, KeySecretEntry>;
+  readonly keyCount: number;
   consumerBySubject(issuer: string, subject: string): ConsumerSpec | undefined;
   matchRoute(host: string, path: string, method: string, hints?: Readonly<Record<string, string>>): RouteMatch;
 }
 
 export type CompileResult = { readonly ok: true; readonly state: CompiledState } | { readonly ok: false; readonly errors: readonly string[] };
+export type CatalogResult = { readonly ok: true; readonly catalog: CompiledCatalog } | { readonly ok: false; readonly errors: readonly string[] };
 
-const subjectKey = (issuer: string, subject: string) => `${issuer}\u0000${subject}`;
+/** The bySubject index key of an OIDC identity. */
+export const subjectKey = (issuer: string, subject: string): string => `${issuer}\u0000${subject}`;
 
 /** Segment-aware prefix test: "/v1" matches "/v1" and "/v1/x", not "/v1x". */
 export function pathHasPrefix(path: string, prefix: string): boolean {
@@ -205,14 +231,8 @@ export function compileKey(k: KeySpec): CompiledKey {
   });
 }
 
-export function compileState(input: unknown): CompileResult {
-  const parsed = StateSchema.safeParse(input);
-  if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
-  }
-  const spec = parsed.data;
-  const errors: string[] = [];
-
+/** Plans, issuers and services: each checked on its own and against the others; problems go to `errors`. */
+function buildCatalog(spec: CatalogSpec, errors: string[]): CompiledCatalog {
   const plans = new Map<string, CompiledPlan>();
   spec.plans.forEach((p, i) => {
     if (plans.has(p.name)) errors.push(`plans[${i}].name: duplicate plan "${p.name}"`);
@@ -223,9 +243,6 @@ export function compileState(input: unknown): CompileResult {
     });
     plans.set(p.name, Object.freeze({ name: p.name, limits: Object.freeze(compileLimits(p.limits)), bucket: p.bucket }));
   });
-  const requirePlan = (name: string | undefined, at: string) => {
-    if (name !== undefined && !plans.has(name)) errors.push(`${at}: unknown plan "${name}"`);
-  };
 
   const issuerNames = new Set<string>();
   spec.issuers.forEach((iss, i) => {
@@ -241,7 +258,7 @@ export function compileState(input: unknown): CompileResult {
   spec.services.forEach((s, i) => {
     const at = `services[${i}]`;
     if (services.has(s.name)) errors.push(`${at}.name: duplicate service "${s.name}"`);
-    requirePlan(s.plan, `${at}.plan`);
+    if (s.plan !== undefined && !plans.has(s.plan)) errors.push(`${at}.plan: unknown plan "${s.plan}"`);
     const compiled = compileService(s, errors, at);
     services.set(s.name, compiled);
     const prefix = s.match.path_prefix ?? '/';
@@ -252,6 +269,66 @@ export function compileState(input: unknown): CompileResult {
     candidates.push({ service: compiled, ...(s.match.host ? { host: s.match.host } : {}), prefix });
   });
   candidates.sort(compareMatchOrder);
+
+  return Object.freeze({
+    spec,
+    plans,
+    issuers: spec.issuers,
+    services,
+    matchRoute(host: string, path: string, method: string, hints?: Readonly<Record<string, string>>): RouteMatch {
+      const serviceHint = hints?.['service'];
+      if (serviceHint !== undefined) {
+        const service = services.get(serviceHint);
+        const route = service && selectRoute(service, path, method, hints?.['route']);
+        return service && route ? { kind: 'matched', service, route } : { kind: 'no_route' };
+      }
+      for (const c of candidates) {
+        if (hostMatches(c.host, host) && pathHasPrefix(path, c.prefix)) {
+          const route = selectRoute(c.service, path, method, hints?.['route']);
+          return route ? { kind: 'matched', service: c.service, route } : { kind: 'no_route' };
+        }
+      }
+      return { kind: 'no_route' };
+    },
+  });
+}
+
+/** Validate and compile a catalog document (the sync protocol's catalog JSON); every problem at once. */
+export function compileCatalog(input: unknown): CatalogResult {
+  const parsed = CatalogSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+  const errors: string[] = [];
+  const catalog = buildCatalog(parsed.data, errors);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, catalog };
+}
+
+/** One frozen state object from a catalog and the consumer/key indexes, at a revision. */
+export function assembleState(revision: number, catalog: CompiledCatalog, indexes: PrincipalIndexes): CompiledState {
+  return Object.freeze({
+    revision,
+    catalog: catalog.spec,
+    plans: catalog.plans,
+    issuers: catalog.issuers,
+    services: catalog.services,
+    consumers: indexes.consumers,
+    keysByHash: indexes.keysByHash,
+    keyCount: indexes.keyCount,
+    consumerBySubject: (issuer: string, subject: string) => indexes.consumerBySubject(issuer, subject),
+    matchRoute: catalog.matchRoute,
+  });
+}
+
+export function compileState(input: unknown): CompileResult {
+  const parsed = StateSchema.safeParse(input);
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+  }
+  const spec = parsed.data;
+  const errors: string[] = [];
+  const catalog = buildCatalog({ plans: spec.plans, issuers: spec.issuers, services: spec.services }, errors);
+  const requirePlan = (name: string | undefined, at: string) => {
+    if (name !== undefined && !catalog.plans.has(name)) errors.push(`${at}: unknown plan "${name}"`);
+  };
 
   const consumers = new Map<string, ConsumerSpec>();
   const bySubject = new Map<string, ConsumerSpec>();
@@ -275,7 +352,7 @@ export function compileState(input: unknown): CompileResult {
     if (!consumers.has(k.consumer_id)) errors.push(`${at}.consumer_id: unknown consumer "${k.consumer_id}"`);
     requirePlan(k.plan, `${at}.plan`);
     k.services.forEach((name, j) => {
-      if (!spec.services.some((s) => s.name === name)) errors.push(`${at}.services[${j}]: unknown service "${name}"`);
+      if (!catalog.services.has(name)) errors.push(`${at}.services[${j}]: unknown service "${name}"`);
     });
     const compiled = compileKey(k);
     k.secrets.forEach((secret, j) => {
@@ -286,33 +363,15 @@ export function compileState(input: unknown): CompileResult {
   });
 
   if (errors.length > 0) return { ok: false, errors };
-
-  const state: CompiledState = {
-    revision: spec.revision,
-    spec,
-    plans,
-    issuers: spec.issuers,
-    services,
-    consumers,
-    keysByHash,
-    consumerBySubject: (issuer, subject) => bySubject.get(subjectKey(issuer, subject)),
-    matchRoute(host, path, method, hints) {
-      const serviceHint = hints?.['service'];
-      if (serviceHint !== undefined) {
-        const service = services.get(serviceHint);
-        const route = service && selectRoute(service, path, method, hints?.['route']);
-        return service && route ? { kind: 'matched', service, route } : { kind: 'no_route' };
-      }
-      for (const c of candidates) {
-        if (hostMatches(c.host, host) && pathHasPrefix(path, c.prefix)) {
-          const route = selectRoute(c.service, path, method, hints?.['route']);
-          return route ? { kind: 'matched', service: c.service, route } : { kind: 'no_route' };
-        }
-      }
-      return { kind: 'no_route' };
-    },
+  return {
+    ok: true,
+    state: assembleState(spec.revision, catalog, {
+      consumers,
+      keysByHash,
+      keyCount: keyIds.size,
+      consumerBySubject: (issuer, subject) => bySubject.get(subjectKey(issuer, subject)),
+    }),
   };
-  return { ok: true, state: Object.freeze(state) };
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

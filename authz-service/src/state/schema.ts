@@ -173,3 +173,12 @@ export const StateSchema = z.strictObject({
 });
 export type StateSpec = z.infer<typeof StateSchema>;
 export type StateInput = z.input<typeof StateSchema>;
+
+/**
+ * The small, declarative part of a state: plans, issuers and services. The sync protocol carries it as one
+ * JSON document and a replica recompiles it whole on any change; consumers and keys, the high-volume part,
+ * travel and are patched one by one.
+ */
+export const CatalogSchema = StateSchema.pick({ plans: true, issuers: true, services: true });
+export type CatalogSpec = z.infer<typeof CatalogSchema>;
+export type CatalogInput = z.input<typeof CatalogSchema>;

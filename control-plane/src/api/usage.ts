@@ -9,7 +9,10 @@ export const UsageEntrySchema = z.strictObject({
   /** Absent for requests made with a JWT. */
   key_id: resourceRef.optional(),
   day: isoDay,
+  /** Requests allowed. */
   requests: z.number().int().min(0).max(1_000_000_000_000),
+  /** Requests denied after the caller was identified (scope, service, rate limit); default 0. */
+  denied: z.number().int().min(0).max(1_000_000_000_000).optional(),
   last_used_at: isoTimestamp,
 });
 
@@ -47,7 +50,8 @@ export const UsageReportSchema = z
     to: isoDay,
     total: z.number().int(),
     last_used_at: isoTimestamp.optional(),
-    days: z.array(z.object({ day: isoDay, requests: z.number().int() })),
+    /** `denied`: requests refused after the caller was identified, on days with any. */
+    days: z.array(z.object({ day: isoDay, requests: z.number().int(), denied: z.number().int().optional() })),
   })
   .meta({ id: 'UsageReport' });
 export type UsageReport = z.output<typeof UsageReportSchema>;

@@ -78,6 +78,20 @@ export class UnitOfWork {
 
 export type Clock = () => number;
 
+export type StateCommitListener = (revision: number) => void;
+const commitListeners = new WeakMap<Knex, Set<StateCommitListener>>();
+
+/**
+ * Told after every committed unit of work that changed the state, in this process: the sync server's
+ * wake-up when no other process can tell it (PGlite). Returns an unsubscribe function.
+ */
+export function onStateCommitted(db: Knex, listener: StateCommitListener): () => void {
+  let listeners = commitListeners.get(db);
+  if (!listeners) commitListeners.set(db, (listeners = new Set()));
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 /** Runs `work` in a transaction as one unit; audit rows are written with `status` before commit. */
 export async function inUnitOfWork<T>(
   db: Knex,
@@ -86,10 +100,22 @@ export async function inUnitOfWork<T>(
   clock: Clock,
   work: (uow: UnitOfWork) => Promise<{ status: number; value: T }>,
 ): Promise<{ status: number; value: T }> {
-  return db.transaction(async (tx) => {
+  let revision: number | undefined;
+  const outcome = await db.transaction(async (tx) => {
     const uow = new UnitOfWork(tx, caller, action, new Date(clock()));
     const result = await work(uow);
     await uow.finish(result.status);
+    revision = uow.revision;
     return result;
   });
+  if (revision !== undefined) {
+    for (const listener of commitListeners.get(db) ?? []) {
+      try {
+        listener(revision);
+      } catch {
+        // a listener's failure is not the caller's: the change is committed
+      }
+    }
+  }
+  return outcome;
 }

@@ -26,6 +26,7 @@ export async function ingestUsage(uow: UnitOfWork, batch: UsageBatch): Promise<I
       consumerId: e.consumer_id,
       day: e.day,
       requests: e.requests,
+      ...(e.denied !== undefined ? { denied: e.denied } : {}),
       lastUsedAt: e.last_used_at,
       ...(e.key_id !== undefined ? { keyId: e.key_id } : {}),
     });

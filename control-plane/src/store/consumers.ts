@@ -120,6 +120,12 @@ export async function listConsumers(db: Db, page: PageRequest, filter: ConsumerF
   return { ...result, items: await withSubjects(db, result.items) };
 }
 
+/** The consumers among `ids` that exist, for a sync delta. */
+export async function consumersByIds(db: Db, ids: readonly string[]): Promise<ConsumerResource[]> {
+  if (ids.length === 0) return [];
+  return withSubjects(db, (await selectConsumers(db).whereIn('c.id', ids)) as ConsumerRow[]);
+}
+
 export async function allConsumers(db: Db): Promise<ConsumerResource[]> {
   return withSubjects(db, (await selectConsumers(db).orderBy('c.id')) as ConsumerRow[]);
 }

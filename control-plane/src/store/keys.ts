@@ -79,6 +79,11 @@ function selectKeys(db: Db) {
     .select('k.*', 'p.name as plan_name', db('usage_key_daily as u').max('u.last_used_at').whereRaw('u.key_id = k.id').as('last_used_at'));
 }
 
+/** Keys as the data plane needs them: without usage, which costs a lookup per key. */
+function selectKeysForSync(db: Db) {
+  return db('api_keys as k').leftJoin('plans as p', 'p.id', 'k.plan_id').select('k.*', 'p.name as plan_name');
+}
+
 function toRecord(row: KeyRow, secrets: readonly SecretRow[], services: readonly string[]): KeyRecord {
   const record: KeyRecord = {
     id: row.id,
@@ -209,6 +214,18 @@ export async function listKeys(db: Db, page: PageRequest, filter: KeyFilter): Pr
   if (filter.status !== undefined) applyStatus(query, filter.status, filter.now);
   const result = await pageById<KeyRow>(query, 'k.id', page);
   return { ...result, items: await withDetails(db, result.items) };
+}
+
+/** One page of every key, for a sync snapshot. */
+export async function pageKeysForSync(db: Db, page: PageRequest): Promise<Page<KeyRecord>> {
+  const result = await pageById<KeyRow>(selectKeysForSync(db), 'k.id', page);
+  return { ...result, items: await withDetails(db, result.items) };
+}
+
+/** The keys among `ids` that exist, for a sync delta. */
+export async function keysForSync(db: Db, ids: readonly string[]): Promise<KeyRecord[]> {
+  if (ids.length === 0) return [];
+  return withDetails(db, (await selectKeysForSync(db).whereIn('k.id', ids)) as KeyRow[]);
 }
 
 /** Every key, for the state document. */

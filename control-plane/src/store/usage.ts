@@ -7,6 +7,7 @@ export interface UsageIncrement {
   readonly keyId?: string;
   readonly day: string;
   readonly requests: number;
+  readonly denied?: number;
   readonly lastUsedAt: string;
 }
 
@@ -22,23 +23,25 @@ export async function claimBatch(tx: Db, batchId: string, entries: number, at: D
  */
 export async function addUsage(tx: Db, u: UsageIncrement): Promise<boolean> {
   const consumer = await tx.raw(
-    `INSERT INTO usage_consumer_daily (consumer_id, day, requests, last_used_at)
-     SELECT id, ?::date, ?, ?::timestamptz FROM consumers WHERE id = ?
+    `INSERT INTO usage_consumer_daily (consumer_id, day, requests, denied, last_used_at)
+     SELECT id, ?::date, ?, ?, ?::timestamptz FROM consumers WHERE id = ?
      ON CONFLICT (consumer_id, day) DO UPDATE SET
        requests = usage_consumer_daily.requests + EXCLUDED.requests,
+       denied = usage_consumer_daily.denied + EXCLUDED.denied,
        last_used_at = GREATEST(usage_consumer_daily.last_used_at, EXCLUDED.last_used_at)
      RETURNING consumer_id`,
-    [u.day, u.requests, u.lastUsedAt, u.consumerId],
+    [u.day, u.requests, u.denied ?? 0, u.lastUsedAt, u.consumerId],
   );
   if (rowCount(consumer) === 0) return false;
   if (u.keyId === undefined) return true;
   await tx.raw(
-    `INSERT INTO usage_key_daily (key_id, day, requests, last_used_at)
-     SELECT id, ?::date, ?, ?::timestamptz FROM api_keys WHERE id = ? AND consumer_id = ?
+    `INSERT INTO usage_key_daily (key_id, day, requests, denied, last_used_at)
+     SELECT id, ?::date, ?, ?, ?::timestamptz FROM api_keys WHERE id = ? AND consumer_id = ?
      ON CONFLICT (key_id, day) DO UPDATE SET
        requests = usage_key_daily.requests + EXCLUDED.requests,
+       denied = usage_key_daily.denied + EXCLUDED.denied,
        last_used_at = GREATEST(usage_key_daily.last_used_at, EXCLUDED.last_used_at)`,
-    [u.day, u.requests, u.lastUsedAt, u.keyId, u.consumerId],
+    [u.day, u.requests, u.denied ?? 0, u.lastUsedAt, u.keyId, u.consumerId],
   );
   return true;
 }
@@ -49,7 +52,8 @@ function rowCount(result: unknown): number {
 }
 
 export interface DailyUsage {
-  readonly days: { day: string; requests: number }[];
+  /** `denied` only on days with denials. */
+  readonly days: { day: string; requests: number; denied?: number }[];
   readonly total: number;
   readonly lastUsedAt?: string;
 }
@@ -59,9 +63,9 @@ async function daily(db: Db, table: 'usage_key_daily' | 'usage_consumer_daily', 
     .where(column, id)
     .whereBetween('day', [from, to])
     .orderBy('day')
-    .select(db.raw('day::text as day'), 'requests', 'last_used_at')) as { day: string; requests: string | number; last_used_at: Date | string }[];
+    .select(db.raw('day::text as day'), 'requests', 'denied', 'last_used_at')) as { day: string; requests: string | number; denied: string | number; last_used_at: Date | string }[];
   const last = (await db(table).where(column, id).max({ at: 'last_used_at' }).first()) as { at: Date | string | null } | undefined;
-  const days = rows.map((r) => ({ day: r.day, requests: Number(r.requests) }));
+  const days = rows.map((r) => (Number(r.denied) > 0 ? { day: r.day, requests: Number(r.requests), denied: Number(r.denied) } : { day: r.day, requests: Number(r.requests) }));
   const lastUsedAt = isoOrUndefined(last?.at);
   return { days, total: days.reduce((sum, d) => sum + d.requests, 0), ...(lastUsedAt ? { lastUsedAt } : {}) };
 }

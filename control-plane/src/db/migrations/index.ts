@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { SECRETS_MIGRATION_NAME, secretsMigration } from '../../secrets/migration.js';
 import * as initial from './001-initial.js';
+import * as sync from './003-sync.js';
 
 interface NamedMigration {
   readonly name: string;
@@ -15,6 +16,7 @@ interface NamedMigration {
 const MIGRATIONS: readonly NamedMigration[] = [
   { name: '001-initial', migration: initial },
   { name: SECRETS_MIGRATION_NAME, migration: secretsMigration },
+  { name: '003-sync', migration: sync },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {
