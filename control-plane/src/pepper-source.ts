@@ -11,11 +11,11 @@
  * guessed keys.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import type { Secret } from '../../authz-service/src/core/secret.js';
 import { MIN_PEPPER_BYTES, type ControlPlaneConfig } from './config.js';
+import { readOrCreateSecretFile } from './data-dir-secret.js';
 import { createSecretStore } from './secrets/create-store.js';
 import { KnexSecretRepository } from './secrets/knex-repository.js';
 import { loadPepper } from './secrets/pepper.js';
@@ -67,36 +67,9 @@ export class DataDirPepper implements PepperSource {
   }
 
   async load(): Promise<Buffer> {
-    await mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const created = await this.#createIfMissing();
-    if (!created) {
-      const info = await stat(this.file);
-      // like ssh with private keys: a pepper others can read is a pepper others have
-      if ((info.mode & 0o077) !== 0) {
-        throw new Error(`${this.file} is readable by other users (mode ${(info.mode & 0o777).toString(8)}); run chmod 600 on it`);
-      }
-    }
-    const text = (await readFile(this.file, 'utf8')).trim();
+    const text = await readOrCreateSecretFile(this.file, () => randomBytes(48).toString('base64url'));
     if (Buffer.byteLength(text, 'utf8') < MIN_PEPPER_BYTES) throw new Error(`${this.file} holds fewer than ${MIN_PEPPER_BYTES} bytes`);
     return Buffer.from(text, 'utf8');
-  }
-
-  /** `wx` makes creation atomic: two processes starting at once cannot both write a different pepper. */
-  async #createIfMissing(): Promise<boolean> {
-    let handle;
-    try {
-      handle = await open(this.file, 'wx', 0o600);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw error;
-    }
-    try {
-      await handle.writeFile(randomBytes(48).toString('base64url') + '\n', 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    return true;
   }
 }
 
