@@ -25,10 +25,11 @@ import { send, type TestRequest, type TestResponse } from './http.js';
 import { NginxProcess, nginxMainOptions } from './nginx.js';
 import { TestIssuer } from './oidc.js';
 import { freePort, waitFor } from './ports.js';
-import { createTempDatabase, type TempDatabase } from './postgres.js';
+import { type ControlPlaneProcess, type ReplicaProcess, startControlPlaneProcess, startReplicaProcess } from './portcullis-processes.js';
+import { createTempDatabase } from './postgres.js';
 import { SHARED_REDIS_URL } from './redis.js';
 import { REPO_ROOT, ServiceProcess } from './service-process.js';
-import { type AdminCall, adminCaller, SYNC_TOKEN } from './sync.js';
+import type { AdminCall } from './sync.js';
 
 /** The compose walkthrough's API audience (the Keycloak realm's audience mapper). */
 export const API_AUDIENCE = 'portcullis-api';
@@ -40,11 +41,7 @@ export interface TopologyOptions {
   readonly replicaEnv?: Readonly<Record<string, string>>;
 }
 
-export interface Replica {
-  readonly name: string;
-  readonly port: number;
-  readonly process: ServiceProcess;
-}
+export type Replica = ReplicaProcess;
 
 /** gateway-config/compose/portcullis.yaml with Keycloak and the sample upstream replaced by this topology's. */
 export function composeSeedFor(issuer: TestIssuer, upstreamUrl: string, seed: SeedDocument = loadSeed()): SeedDocument {
@@ -83,7 +80,7 @@ export class Topology {
   #replicas: Replica[] = [];
   #issuer: TestIssuer | undefined;
   #nginx: NginxProcess | undefined;
-  #controlPlanePort = 0;
+  #controlPlane: ControlPlaneProcess | undefined;
   #seedLog = '';
 
   private constructor(readonly options: TopologyOptions) {}
@@ -113,7 +110,7 @@ export class Topology {
   }
 
   get controlPlaneUrl(): string {
-    return `http://127.0.0.1:${this.#controlPlanePort}`;
+    return this.#need(this.#controlPlane, 'control plane').url;
   }
 
   /** What the seed script printed ("created plans demo" …). */
@@ -123,7 +120,7 @@ export class Topology {
 
   /** The control plane's REST API as the bootstrap administrator. */
   get admin(): AdminCall {
-    return adminCaller(this.controlPlaneUrl, this.adminKey);
+    return this.#need(this.#controlPlane, 'control plane').call;
   }
 
   /** A request through nginx, the way a client reaches the model. */
@@ -178,19 +175,36 @@ export class Topology {
     const work = mkdtempSync(join(tmpdir(), `pc-topology-${label}-`));
     this.#cleanups.push(() => rmSync(work, { recursive: true, force: true }));
 
-    const [database, issuer, upstream] = await Promise.all([createTempDatabase(label), TestIssuer.start({ realm: 'portcullis' }), this.#startUpstream()]);
-    this.#cleanups.push(() => database.drop());
+    // each registers its own cleanup as soon as it exists, so a sibling's failure leaves nothing behind
+    const [database, issuer, upstream] = await Promise.all([
+      createTempDatabase(label).then((db) => (this.#cleanups.push(() => db.drop()), db)),
+      TestIssuer.start({ realm: 'portcullis' }).then((idp) => (this.#cleanups.push(() => idp.close()), idp)),
+      this.#startUpstream(),
+    ]);
     this.#issuer = issuer;
-    this.#cleanups.push(() => issuer.close());
 
-    const syncPort = await this.#startControlPlane(database, join(work, 'control-plane'));
+    const controlPlane = await startControlPlaneProcess('control-plane', { databaseUrl: database.url, dataDir: join(work, 'control-plane'), pepper: this.#pepper, adminKey: this.adminKey });
+    this.#controlPlane = controlPlane;
+    this.#cleanups.push(() => controlPlane.process.stop());
 
     // the compose `seed` job, on the walkthrough's own document
     const seedFile = join(work, 'portcullis.yaml');
     writeFileSync(seedFile, stringify(composeSeedFor(issuer, upstream)));
     this.#seedLog = await runSeedScript(seedFile, this.controlPlaneUrl, this.adminKey);
 
-    this.#replicas = await Promise.all(['a', 'b'].map((name) => this.#startReplica(`${label}-authz-${name}`, syncPort, join(work, `snapshot-${name}`))));
+    this.#replicas = await Promise.all(
+      ['a', 'b'].map(async (name) => {
+        const replica = await startReplicaProcess(`${label}-authz-${name}`, {
+          syncPort: controlPlane.syncPort,
+          snapshotDir: join(work, `snapshot-${name}`),
+          pepper: this.#pepper,
+          // both replicas count in the same buckets, as in compose (consumer ids are fresh per run)
+          env: { PORTCULLIS_REDIS_URL: SHARED_REDIS_URL, ...this.options.replicaEnv },
+        });
+        this.#cleanups.push(() => replica.process.stop());
+        return replica;
+      }),
+    );
     await this.synced();
     await this.#startNginx();
   }
@@ -205,53 +219,6 @@ export class Topology {
     });
     this.#cleanups.push(() => upstream.stop());
     return `http://127.0.0.1:${port}`;
-  }
-
-  /** The control plane (REST on one port, state sync on another); resolves with the sync port. */
-  async #startControlPlane(database: TempDatabase, dataDir: string): Promise<number> {
-    const [port, syncPort] = [await freePort(), await freePort()];
-    const controlPlane = await ServiceProcess.start('control-plane', {
-      entry: 'control-plane/src/main.ts',
-      port,
-      env: {
-        PORTCULLIS_DATABASE_URL: database.url,
-        PORTCULLIS_DATA_DIR: dataDir,
-        PORTCULLIS_KEY_PEPPER: this.#pepper,
-        PORTCULLIS_BOOTSTRAP_ADMIN_KEY: this.adminKey,
-        PORTCULLIS_CONTROL_PLANE_PORT: String(port),
-        PORTCULLIS_SYNC_PORT: String(syncPort),
-        PORTCULLIS_SYNC_HOST: '127.0.0.1',
-        PORTCULLIS_SYNC_TOKEN: SYNC_TOKEN,
-        PORTCULLIS_LOG_LEVEL: 'warn',
-      },
-    });
-    this.#controlPlanePort = port;
-    this.#cleanups.push(() => controlPlane.stop());
-    return syncPort;
-  }
-
-  async #startReplica(name: string, syncPort: number, snapshotDir: string): Promise<Replica> {
-    const port = await freePort();
-    const replica = await ServiceProcess.start(name, {
-      entry: 'authz-service/src/main.ts',
-      port,
-      env: {
-        PORTCULLIS_AUTHZ_PORT: String(port),
-        PORTCULLIS_AUTHZ_HOST: '127.0.0.1',
-        PORTCULLIS_EXT_AUTHZ_PORT: 'off',
-        PORTCULLIS_SYNC_TARGET: `127.0.0.1:${syncPort}`,
-        PORTCULLIS_SYNC_TOKEN: SYNC_TOKEN,
-        PORTCULLIS_SNAPSHOT_DIR: snapshotDir,
-        PORTCULLIS_REPLICA_ID: name,
-        PORTCULLIS_KEY_PEPPER: this.#pepper,
-        // both replicas count in the same buckets, as in compose (consumer ids are fresh per run)
-        PORTCULLIS_REDIS_URL: SHARED_REDIS_URL,
-        PORTCULLIS_LOG_LEVEL: 'warn',
-        ...this.options.replicaEnv,
-      },
-    });
-    this.#cleanups.push(() => replica.stop());
-    return { name, port, process: replica };
   }
 
   /** nginx on the configuration the renderer makes of the control plane's current state. */

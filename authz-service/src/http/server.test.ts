@@ -201,21 +201,25 @@ describe('AuthzHttpServer', () => {
 });
 
 describe('AuthzHttpServer shutdown', () => {
-  it('finishes in-flight requests, then stops accepting', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+  /** A ready server on the given engine, trusting loopback, logging nothing. */
+  function quietServer(engine: DecisionEngine): AuthzHttpServer {
     const metrics = new AuthzMetrics();
     const logger = createLogger({ level: 'silent' });
-    const observer = new DecisionObserver({ metrics, logger, allowSampleRate: 0 });
-    const server = new AuthzHttpServer({
-      engine: { decide: async () => (await gate, allow) },
+    return new AuthzHttpServer({
+      engine,
       trustedProxies: new TrustedProxies(['127.0.0.1/32']),
-      observer,
+      observer: new DecisionObserver({ metrics, logger, allowSampleRate: 0 }),
       metrics,
       logger,
       identityHeaders: DEFAULT_IDENTITY_HEADERS,
       ready: () => true,
     });
+  }
+
+  it('finishes in-flight requests, then stops accepting', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = quietServer({ decide: async () => (await gate, allow) });
     const { port } = await server.listen(0, '127.0.0.1');
     const inFlight = send(port, { path: '/forward-auth' });
     await new Promise((r) => setTimeout(r, 50));
@@ -231,18 +235,7 @@ describe('AuthzHttpServer shutdown', () => {
   it('drains: unready and closing each connection after its answer, even one in flight when draining began', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const metrics = new AuthzMetrics();
-    const logger = createLogger({ level: 'silent' });
-    const observer = new DecisionObserver({ metrics, logger, allowSampleRate: 0 });
-    const server = new AuthzHttpServer({
-      engine: { decide: async (req) => (req.path === '/slow' ? (await gate, allow) : allow) },
-      trustedProxies: new TrustedProxies(['127.0.0.1/32']),
-      observer,
-      metrics,
-      logger,
-      identityHeaders: DEFAULT_IDENTITY_HEADERS,
-      ready: () => true,
-    });
+    const server = quietServer({ decide: async (req) => (req.path === '/slow' ? (await gate, allow) : allow) });
     const { port } = await server.listen(0, '127.0.0.1');
     // a gateway's keep-alive pool: one connection reused for every request
     const agent = new Agent({ keepAlive: true, maxSockets: 2 });
