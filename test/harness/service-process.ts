@@ -16,7 +16,7 @@ process.once('exit', () => {
 });
 
 export interface ServiceProcessOptions {
-  /** Repository-relative TypeScript entry point, e.g. `control-plane/src/main.ts`. */
+  /** Repository-relative entry point: TypeScript (run through tsx), or a compiled `dist/….js`. */
   readonly entry: string;
   readonly env: Record<string, string>;
   /** Port whose `readyPath` must answer `readyStatus` before start() resolves. */
@@ -54,7 +54,8 @@ export class ServiceProcess {
   /** Start (again), with the same environment and ports. */
   async start(): Promise<void> {
     if (this.#child) return;
-    const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry], {
+    const args = this.options.entry.endsWith('.ts') ? ['--import', 'tsx', this.options.entry] : [this.options.entry];
+    const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

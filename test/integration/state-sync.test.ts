@@ -13,7 +13,7 @@ import { Secret } from '../../authz-service/src/core/secret.js';
 import type { AuthzServiceHandles } from '../../authz-service/src/main.js';
 import { snapshotPath } from '../../authz-service/src/sync/snapshot-file.js';
 import { forEachBackend, type Harness } from '../../control-plane/src/testing/harness.js';
-import type { SyncServer } from '../../control-plane/src/sync/server.js';
+import { startSyncServer, type SyncServer } from '../../control-plane/src/sync/server.js';
 import { startTestAuthz } from '../harness/authz.js';
 import { send } from '../harness/http.js';
 import { waitFor } from '../harness/ports.js';
@@ -90,6 +90,39 @@ forEachBackend('state sync', (harness) => {
     expect((await call('DELETE', `/v1/consumers/${consumer.body.id}`)).status).to.equal(204);
     await untilAll(ports(), key, 401);
     expect(replicas[0]!.store.current()!.consumers.has(consumer.body.id)).to.equal(false);
+  });
+
+  it('a snapshot read in many small pages holds exactly what the state document holds', async () => {
+    const h = harness();
+    // keys with several secrets and services, spread over pages of two
+    for (let i = 0; i < 5; i++) {
+      const { id } = await createKey(call, consumerId);
+      if (i % 2 === 0) await rotateKey(call, id, 600);
+      expect((await call('PATCH', `/v1/keys/${id}`, { services: ['llm'] })).status).to.equal(200);
+    }
+    const paged = await startSyncServer({ db: h.cp.db, token: new Secret(SYNC_TOKEN), port: 0, host: '127.0.0.1', logger: h.cp.logger, snapshotPageSize: 2 });
+    const fresh = await startReplica(h, paged.port);
+    try {
+      await waitFor(() => fresh.store.ready, 'the paged snapshot');
+      const document = await h.cp.exportState();
+      const synced = fresh.store.current()!;
+      expect(synced.revision).to.equal(document.revision);
+      expect(synced.catalog).to.deep.equal({ plans: document.plans, issuers: document.issuers, services: document.services });
+      expect([...synced.consumers.values()].sort((a, b) => a.id.localeCompare(b.id))).to.deep.equal(document.consumers);
+      const held = new Map([...synced.keysByHash].map(([hash, entry]) => [hash, entry]));
+      expect(held.size).to.equal(document.keys.reduce((n, k) => n + k.secrets.length, 0));
+      for (const key of document.keys) {
+        for (const secret of key.secrets) {
+          const entry = held.get(secret.hash);
+          expect(entry?.key.id, key.id).to.equal(key.id);
+          expect([...(entry?.key.services ?? [])]).to.deep.equal(key.services);
+          expect(entry?.notAfterMs).to.equal(secret.not_after === undefined ? undefined : Date.parse(secret.not_after));
+        }
+      }
+    } finally {
+      await fresh.close();
+      await paged.close();
+    }
   });
 
   it('refuses a subscription or a usage report without the right token: UNAUTHENTICATED', async () => {

@@ -2,17 +2,19 @@
  * The key index of a synced replica: a million keys in well under 100 MB, patched in place one key at a time.
  *
  * A Map of per-key objects costs about 260 bytes a key (a 43-character hash string, an id string, a record
- * with its own fields, two Map entries). Here every key is a row in typed-array columns, and a secret is
- * its 32-byte HMAC digest in one flat buffer, found by open addressing (linear probing, backward-shift
- * deletion) on the digest's first four bytes — HMAC output is uniform, so they are as good a hash as any.
- * What many keys share (consumer ids; scope, service and limit sets) is interned once.
+ * with its own fields, two Map entries). Here every key is a row in typed-array columns numbered by an
+ * IdTable of key ids, and a secret is its 32-byte HMAC digest in one flat buffer, found by open addressing
+ * (linear probing, backward-shift deletion) on the digest's first four bytes — HMAC output is uniform, so
+ * they are as good a hash as any. What many keys share (consumer ids; scope, service and limit sets) is
+ * interned once.
  *
  * Readers see the `ReadonlyMap<hash, KeySecretEntry>` the decision core expects; entry objects are built on
  * first lookup and kept, so the resolver's per-entry principal cache keeps working, until the key changes.
  */
+import type { CompiledKey, CompiledLimit, KeySecretEntry } from './compile.js';
+import { IdTable } from './id-table.js';
 import type { LimitSpec } from './schema.js';
 import { windowSeconds } from './schema.js';
-import type { CompiledKey, CompiledLimit, KeySecretEntry } from './compile.js';
 
 export const DIGEST_BYTES = 32;
 
@@ -96,15 +98,13 @@ function grow<T extends Int32Array | Float64Array | Uint8Array>(array: T, length
 }
 
 export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
-  // ── keys: one row per key ───────────────────────────────────────────────────
-  #ids: (string | undefined)[] = [];
+  // ── keys: one row per key, numbered by their ids ────────────────────────────
+  readonly #ids: IdTable;
   #consumerOf = new Int32Array(0);
   #profileOf = new Int32Array(0);
   #expiresAt = new Float64Array(0);
   #flags = new Uint8Array(0);
   #firstSecret = new Int32Array(0);
-  #freeKeys: number[] = [];
-  readonly #byId = new Map<string, number>();
 
   // ── secrets: one row per secret, chained per key ────────────────────────────
   #digests = new Uint8Array(0);
@@ -119,8 +119,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   #slots = new Int32Array(16);
 
   // ── interned values ─────────────────────────────────────────────────────────
-  readonly #consumerIds: string[] = [];
-  readonly #consumerIndex = new Map<string, number>();
+  readonly #consumerIds: IdTable;
   readonly #profiles: Profile[] = [];
   readonly #profileIndex = new Map<string, number>();
 
@@ -130,8 +129,10 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
 
   readonly #scratch = new Uint8Array(DIGEST_BYTES);
 
-  /** `expectedKeys` sizes the columns up front (a snapshot announces its count), sparing regrowth. */
-  constructor(expectedKeys = 0) {
+  /** The counts size the columns up front (a snapshot announces them), sparing regrowth. */
+  constructor(expectedKeys = 0, expectedConsumers = 0) {
+    this.#ids = new IdTable(expectedKeys);
+    this.#consumerIds = new IdTable(expectedConsumers);
     if (expectedKeys > 0) {
       this.#reserve(expectedKeys, expectedKeys);
       this.#rehash(Math.ceil(expectedKeys / (MAX_LOAD * 0.75)));
@@ -144,7 +145,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   }
 
   get keyCount(): number {
-    return this.#byId.size;
+    return this.#ids.size;
   }
 
   // ── ReadonlyMap ─────────────────────────────────────────────────────────────
@@ -160,7 +161,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
   }
 
   *entries(): MapIterator<[string, KeySecretEntry]> {
-    for (const k of this.#byId.values()) {
+    for (const k of this.#ids.rows()) {
       const key = this.#compiledKey(k, false);
       for (let s = this.#firstSecret[k]!; s !== NONE; s = this.#nextSecret[s]!) yield [this.#hashOf(s), this.#newEntry(key, s)];
     }
@@ -189,16 +190,16 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
    * hashes are unique in the control plane, so the other key's record is simply older than this one.
    */
   upsert(input: KeyInput): void {
-    let k = this.#byId.get(input.id);
-    if (k === undefined) {
-      k = this.#allocateKey();
-      this.#ids[k] = input.id;
-      this.#byId.set(input.id, k);
+    const known = this.#ids.size;
+    const k = this.#ids.add(input.id);
+    if (this.#ids.size > known) {
+      this.#reserve(k + 1, 0);
+      this.#firstSecret[k] = NONE;
     } else {
       this.#dropSecrets(k);
       this.#forget(k);
     }
-    this.#consumerOf[k] = this.#internConsumer(input.consumerId);
+    this.#consumerOf[k] = this.#consumerIds.add(input.consumerId);
     this.#profileOf[k] = this.#internProfile(input);
     this.#expiresAt[k] = input.expiresAtMs ?? Number.NaN;
     this.#flags[k] = input.revoked ? REVOKED : 0;
@@ -207,29 +208,33 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
 
   /** True when the key was there. */
   delete(id: string): boolean {
-    const k = this.#byId.get(id);
-    if (k === undefined) return false;
-    this.#dropSecrets(k);
-    this.#forget(k);
-    this.#byId.delete(id);
-    this.#ids[k] = undefined;
-    this.#freeKeys.push(k);
+    const k = this.#ids.get(id);
+    if (k < 0) return false;
+    this.#remove(k);
     return true;
   }
 
   /** Remove every key of a consumer (its keys went with it in the control plane); returns how many. */
   deleteConsumerKeys(consumerId: string): number {
-    const c = this.#consumerIndex.get(consumerId);
-    if (c === undefined) return 0;
-    const doomed: string[] = [];
-    for (const [id, k] of this.#byId) if (this.#consumerOf[k] === c) doomed.push(id);
-    for (const id of doomed) this.delete(id);
+    const c = this.#consumerIds.get(consumerId);
+    if (c < 0) return 0;
+    const doomed: number[] = [];
+    for (const k of this.#ids.rows()) if (this.#consumerOf[k] === c) doomed.push(k);
+    for (const k of doomed) this.#remove(k);
+    this.#consumerIds.delete(c);
     return doomed.length;
+  }
+
+  #remove(k: number): void {
+    this.#dropSecrets(k);
+    this.#forget(k);
+    this.#ids.delete(k);
   }
 
   /** Every key in the declarative shape, for a snapshot file. Builds nothing that stays. */
   *export(): Generator<KeyOutput> {
-    for (const [id, k] of this.#byId) {
+    for (const k of this.#ids.rows()) {
+      const id = this.#ids.text(k);
       const profile = this.#profiles[this.#profileOf[k]!]!;
       const secrets: { hash: string; notAfterMs?: number }[] = [];
       for (let s = this.#firstSecret[k]!; s !== NONE; s = this.#nextSecret[s]!) {
@@ -239,7 +244,7 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
       const expires = this.#expiresAt[k]!;
       yield {
         id,
-        consumerId: this.#consumerIds[this.#consumerOf[k]!]!,
+        consumerId: this.#consumerIds.text(this.#consumerOf[k]!),
         secrets,
         services: profile.services,
         scopes: profile.scopes,
@@ -269,15 +274,6 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
       this.#nextSecret = grow(this.#nextSecret, n, NONE);
       this.#notAfter = grow(this.#notAfter, n, Number.NaN);
     }
-  }
-
-  #allocateKey(): number {
-    const free = this.#freeKeys.pop();
-    if (free !== undefined) return free;
-    const k = this.#ids.length;
-    this.#reserve(k + 1, 0);
-    this.#ids.push(undefined);
-    return k;
   }
 
   #allocateSecret(): number {
@@ -391,16 +387,6 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
     for (let s = 0; s < this.#secretRows; s++) if (this.#secretKey[s] !== NONE) this.#place(s);
   }
 
-  #internConsumer(id: string): number {
-    let c = this.#consumerIndex.get(id);
-    if (c === undefined) {
-      c = this.#consumerIds.length;
-      this.#consumerIds.push(id);
-      this.#consumerIndex.set(id, c);
-    }
-    return c;
-  }
-
   #internProfile(input: KeyInput): number {
     let signature = input.plan ?? '';
     for (const s of input.services) signature += `\u0001${s}`;
@@ -434,8 +420,8 @@ export class KeyTable implements ReadonlyMap<string, KeySecretEntry> {
     const profile = this.#profiles[this.#profileOf[k]!]!;
     const expires = this.#expiresAt[k]!;
     const key: CompiledKey = Object.freeze({
-      id: this.#ids[k]!,
-      consumerId: this.#consumerIds[this.#consumerOf[k]!]!,
+      id: this.#ids.text(k),
+      consumerId: this.#consumerIds.text(this.#consumerOf[k]!),
       ...(profile.serviceSet !== undefined ? { services: profile.serviceSet } : {}),
       scopes: profile.scopeSet,
       ...(profile.plan !== undefined ? { plan: profile.plan } : {}),

@@ -48,11 +48,11 @@ export class ReplicaState {
     readonly epoch: string,
     revision: number,
     catalog: CompiledCatalog,
-    expectedKeys = 0,
+    expected: { readonly keys?: number; readonly consumers?: number } = {},
   ) {
     this.#revision = revision;
     this.#catalog = catalog;
-    this.keys = new KeyTable(expectedKeys);
+    this.keys = new KeyTable(expected.keys ?? 0, expected.consumers ?? 0);
   }
 
   get revision(): number {

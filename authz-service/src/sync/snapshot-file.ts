@@ -3,7 +3,7 @@
  *
  * Layout (one file, written by us, read by us):
  *
- *   {"portcullis_snapshot":1,"epoch":"…","revision":42,"contact_ms":…,"saved_at":"…"}      ← header
+ *   {"portcullis_snapshot":1,"epoch":"…","revision":42,"contact_ms":…,"saved_at":"…",…}   ← header
  *   {"version":1,"revision":42,"plans":[…],"issuers":[…],"services":[…],                   ┐
  *   "consumers":[                                                                            │ a StateSchema
  *   {…consumer…},                                                                            │ document, one
@@ -74,7 +74,9 @@ export async function writeSnapshot(dir: string, state: ReplicaState, contactMs:
     // the catalog and the revision label are captured before the first await: one consistent starting point
     const revision = state.revision;
     const catalog = state.catalog.spec;
-    await line(JSON.stringify({ portcullis_snapshot: FORMAT, epoch: state.epoch, revision, contact_ms: contactMs, saved_at: new Date().toISOString() }));
+    // the counts are for sizing on load; the trailer has the exact ones
+    const sizes = { consumers: state.consumers.size, keys: state.keys.keyCount };
+    await line(JSON.stringify({ portcullis_snapshot: FORMAT, epoch: state.epoch, revision, contact_ms: contactMs, saved_at: new Date().toISOString(), ...sizes }));
     const head = JSON.stringify({ version: 1, revision, plans: catalog.plans, issuers: catalog.issuers, services: catalog.services });
     await line(`${head.slice(0, -1)},`);
     await line('"consumers":[');
@@ -133,6 +135,7 @@ export async function readSnapshot(dir: string): Promise<SnapshotLoad> {
   const hash = createHash('sha256');
   const problems: string[] = [];
   let header: SnapshotHeader | undefined;
+  let sizes = { keys: 0, consumers: 0 };
   let state: ReplicaState | undefined;
   let section: 'header' | 'document' | 'consumers-open' | 'consumers' | 'keys-open' | 'keys' | 'trailer' | 'done' = 'header';
   let consumers = 0;
@@ -148,11 +151,13 @@ export async function readSnapshot(dir: string): Promise<SnapshotLoad> {
       if (section !== 'trailer') hash.update(`${line}\n`);
       switch (section) {
         case 'header': {
-          const h = parseJson(line) as { portcullis_snapshot?: unknown; epoch?: unknown; revision?: unknown; contact_ms?: unknown } | undefined;
+          const h = parseJson(line) as { portcullis_snapshot?: unknown; epoch?: unknown; revision?: unknown; contact_ms?: unknown; keys?: unknown; consumers?: unknown } | undefined;
           if (h?.portcullis_snapshot !== FORMAT || typeof h.epoch !== 'string' || !Number.isInteger(h.revision) || typeof h.contact_ms !== 'number') {
             fail('not a Portcullis snapshot of a known format');
           } else {
             header = { epoch: h.epoch, revision: h.revision as number, contactMs: h.contact_ms };
+            const size = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 100_000_000 ? (v as number) : 0);
+            sizes = { keys: size(h.keys), consumers: size(h.consumers) };
             section = 'document';
           }
           break;
@@ -163,7 +168,7 @@ export async function readSnapshot(dir: string): Promise<SnapshotLoad> {
           if (!doc || doc['revision'] !== header!.revision) fail('the state document does not match its header');
           else if (!compiled!.ok) fail(compiled!.problems.join('; '));
           else {
-            state = new ReplicaState(header!.epoch, header!.revision, compiled!.catalog);
+            state = new ReplicaState(header!.epoch, header!.revision, compiled!.catalog, sizes);
             section = 'consumers-open';
           }
           break;

@@ -129,7 +129,7 @@ export class SyncStateSource {
         const begin = message.snapshot_begin;
         const catalog = catalogFromJson(begin.catalog_json);
         if (!catalog.ok) throw this.#reject(catalog.problems);
-        this.#staged = { state: new ReplicaState(begin.epoch, begin.revision, catalog.catalog, begin.key_count), consumers: 0, keys: 0, startedMs: this.#clock() };
+        this.#staged = { state: new ReplicaState(begin.epoch, begin.revision, catalog.catalog, { keys: begin.key_count, consumers: begin.consumer_count }), consumers: 0, keys: 0, startedMs: this.#clock() };
         return;
       }
       case 'consumers': {

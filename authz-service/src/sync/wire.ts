@@ -8,7 +8,11 @@
  */
 import type { KeyInput, KeyOutput, SecretInput } from '../state/key-table.js';
 import { decodeDigest, DIGEST_BYTES } from '../state/key-table.js';
-import { ConsumerSchema, type ConsumerSpec, type KeySpec, SLUG, WINDOW } from '../state/schema.js';
+import { ConsumerSchema, type ConsumerSpec, type KeySchema, type KeySpec, SLUG, WINDOW } from '../state/schema.js';
+import type { z } from 'zod';
+
+/** A key as a document holds it: the schema's input shape, defaults optional. */
+export type KeyDocument = z.input<typeof KeySchema>;
 import type { WireConsumer, WireKey } from './messages.js';
 
 export type Checked<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
@@ -111,18 +115,18 @@ export function keyFromDocument(raw: unknown): Checked<KeyInput> {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** A key read out of the index, in the StateSchema shape. */
-export function keyToDocument(k: KeyOutput): KeySpec {
+/** A key read out of the index, in the StateSchema shape; fields at their schema default are left out. */
+export function keyToDocument(k: KeyOutput): KeyDocument {
   return {
     id: k.id,
     consumer_id: k.consumerId,
     secrets: k.secrets.map((s) => (s.notAfterMs === undefined ? { hash: s.hash } : { hash: s.hash, not_after: iso(s.notAfterMs) })),
-    services: [...k.services],
-    scopes: [...k.scopes],
+    ...(k.services.length > 0 ? { services: [...k.services] } : {}),
+    ...(k.scopes.length > 0 ? { scopes: [...k.scopes] } : {}),
     ...(k.plan !== undefined ? { plan: k.plan } : {}),
-    limits: k.limits.map((l) => ({ window: l.window, requests: l.requests })),
+    ...(k.limits.length > 0 ? { limits: k.limits.map((l) => ({ window: l.window, requests: l.requests })) } : {}),
     ...(k.expiresAtMs !== undefined ? { expires_at: iso(k.expiresAtMs) } : {}),
-    revoked: k.revoked,
+    ...(k.revoked ? { revoked: true } : {}),
   };
 }
 

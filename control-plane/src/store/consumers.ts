@@ -120,6 +120,21 @@ export async function listConsumers(db: Db, page: PageRequest, filter: ConsumerF
   return { ...result, items: await withSubjects(db, result.items) };
 }
 
+/** One page of every consumer with its subjects, for a sync snapshot; subjects read by id range. */
+export async function pageConsumersForSync(db: Db, page: PageRequest): Promise<Page<ConsumerResource>> {
+  const result = await pageById<ConsumerRow>(selectConsumers(db), 'c.id', page);
+  if (result.items.length === 0) return { items: [] };
+  const query = db('consumer_subjects').where('consumer_id', '<=', result.items[result.items.length - 1]!.id).orderBy(['issuer', 'sub']);
+  if (page.after !== undefined) query.where('consumer_id', '>', page.after);
+  const byConsumer = new Map<string, Subject[]>();
+  for (const s of (await query) as SubjectRow[]) {
+    const list = byConsumer.get(s.consumer_id) ?? [];
+    list.push({ issuer: s.issuer, sub: s.sub });
+    byConsumer.set(s.consumer_id, list);
+  }
+  return { ...result, items: result.items.map((r) => toResource(r, byConsumer.get(r.id) ?? [])) };
+}
+
 /** The consumers among `ids` that exist, for a sync delta. */
 export async function consumersByIds(db: Db, ids: readonly string[]): Promise<ConsumerResource[]> {
   if (ids.length === 0) return [];

@@ -11,11 +11,11 @@ import type { Knex } from 'knex';
 import type { WireConsumer, WireKey } from '../../../authz-service/src/sync/messages.js';
 import { consumerToWire, keyToWire } from '../../../authz-service/src/sync/wire.js';
 import { consumerSpec, keySpec, readCatalog } from '../services/state-document.js';
-import { countConsumers, listConsumers } from '../store/consumers.js';
+import { countConsumers, pageConsumersForSync } from '../store/consumers.js';
 import { countKeys, pageKeysForSync } from '../store/keys.js';
 import { currentRevision } from '../store/revision.js';
 
-export const SNAPSHOT_PAGE_SIZE = 2000;
+export const SNAPSHOT_PAGE_SIZE = 5000;
 
 export interface SnapshotStart {
   readonly revision: number;
@@ -37,7 +37,7 @@ export async function startSnapshot(db: Knex): Promise<SnapshotStart> {
 export async function* consumerPages(db: Knex, pageSize = SNAPSHOT_PAGE_SIZE): AsyncGenerator<WireConsumer[]> {
   let after: string | undefined;
   do {
-    const page = await listConsumers(db, { limit: pageSize, ...(after !== undefined ? { after } : {}) }, {});
+    const page = await pageConsumersForSync(db, { limit: pageSize, ...(after !== undefined ? { after } : {}) });
     if (page.items.length > 0) yield page.items.map((c) => consumerToWire(consumerSpec(c)));
     after = page.nextAfter;
   } while (after !== undefined);
