@@ -124,7 +124,8 @@ describe('state sync across processes: two control planes, two replicas, one pri
     const kept = await createKey(cp1.call, consumerId);
     const gone = await createKey(cp1.call, consumerId);
     await revokeKey(cp1.call, gone.id);
-    await untilAll(both(), kept.key, 200);
+    // replica A may still be in its reconnect backoff (up to 10 s with jitter) from the test before
+    await untilAll(both(), kept.key, 200, 15_000);
     await untilAll(both(), gone.key, 401);
 
     await postgres.stop('immediate');
