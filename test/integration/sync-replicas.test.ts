@@ -124,9 +124,9 @@ describe('state sync across processes: two control planes, two replicas, one pri
     const kept = await createKey(cp1.call, consumerId);
     const gone = await createKey(cp1.call, consumerId);
     await revokeKey(cp1.call, gone.id);
-    // replica A may still be in its reconnect backoff (up to 10 s with jitter) from the test before
-    await untilAll(both(), kept.key, 200, 15_000);
-    await untilAll(both(), gone.key, 401);
+    // the previous test restarted both control planes: replicas may still be in their reconnect backoff
+    await untilAll(both(), kept.key, 200, 20_000);
+    await untilAll(both(), gone.key, 401, 20_000);
 
     await postgres.stop('immediate');
     const refused = await cp1.call('GET', '/v1/keys');

@@ -23,8 +23,8 @@ import type { IdentityHeaderNames } from '../../../authz-service/src/core/identi
 import { ERROR_CATALOG, type ErrorCode, PROBLEM_TYPE_BASE } from '../../../authz-service/src/core/errors.js';
 import { ERROR_CODE_HEADER, FORWARD_AUTH_PATH, RATE_LIMIT_HEADERS } from '../../../authz-service/src/http/wire.js';
 import { compareMatchOrder, hostMatches, type MatchKey, pathHasPrefix } from '../../../authz-service/src/state/compile.js';
-import type { ServiceSpec, StateSpec } from '../../../authz-service/src/state/schema.js';
-import { authzEndpoint, type GatewaySettings, upstreamOrigin } from './settings.js';
+import type { ServiceSpec } from '../../../authz-service/src/state/schema.js';
+import { authzEndpoint, type GatewaySettings, type GatewayState, upstreamOrigin } from './settings.js';
 
 export interface NginxSiteOptions {
   /** Per service name, upstream host:port list replacing the service's upstream_urls (tests, overlays). */
@@ -225,7 +225,7 @@ function renderNoRouteLocation(): string {
 }
 
 /** The http-context part: upstreams, maps and server blocks (what goes into conf.d/portcullis.conf). */
-export function renderNginxSite(state: Pick<StateSpec, 'services'>, settings: GatewaySettings, options: NginxSiteOptions = {}): string {
+export function renderNginxSite(state: GatewayState, settings: GatewaySettings, options: NginxSiteOptions = {}): string {
   for (const [key, header] of Object.entries(settings.identityHeaders)) {
     if (!NGINX_HEADER.test(header)) throw new RangeError(`identity header ${key} (${header}) must use only letters, digits and "-" to be usable in nginx`);
   }
@@ -282,7 +282,15 @@ export function renderNginxSite(state: Pick<StateSpec, 'services'>, settings: Ga
 }
 
 /** A complete nginx.conf around the site: for running nginx directly (tests, a standalone container). */
-export function renderNginxConfig(state: Pick<StateSpec, 'services'>, settings: GatewaySettings, main: NginxMainOptions, options: NginxSiteOptions = {}): string {
+export function renderNginxConfig(state: GatewayState, settings: GatewaySettings, main: NginxMainOptions, options: NginxSiteOptions = {}): string {
+  return nginxMainConfig(renderNginxSite(state, settings, options), main);
+}
+
+/**
+ * A complete nginx.conf around a site rendered earlier, e.g. one fetched from the control plane's
+ * GET /v1/gateway/nginx: the main and events contexts, and the site inside `http`.
+ */
+export function nginxMainConfig(site: string, main: NginxMainOptions): string {
   const t = main.tempDir;
   return `${main.user ? `user ${main.user};\n` : ''}worker_processes ${main.workerProcesses ?? 'auto'};
 pid ${main.pidFile};
@@ -302,7 +310,7 @@ http {
   server_tokens off;
   keepalive_timeout 65s;
 
-${renderNginxSite(state, settings, options)
+${site
   .split('\n')
   .map((l) => (l === '' ? l : `  ${l}`))
   .join('\n')}
