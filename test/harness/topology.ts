@@ -1,7 +1,7 @@
 /**
  * The docker-compose topology without containers: every service a real process on free loopback ports.
  *
- *   client → nginx (standing in for Traefik; config rendered from the control plane's state, auth
+ *   client → nginx (standing in for Traefik; its configuration served by the control plane, auth
  *            subrequests balanced over both replicas) → sample upstream (gateway-config/sample-upstream)
  *   nginx  → authz-service A, B (processes, sync mode, shared Redis) ← control plane (process, Postgres)
  *   a TestIssuer standing in for Keycloak; the compose seed job (gateway-config/compose/seed.mjs) applies
@@ -10,17 +10,14 @@
  * Everything started is stopped by stop(), also when start() fails half-way; child processes are killed when
  * the test process exits, whichever way it exits (ServiceProcess, NginxProcess).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { generateApiKey } from '../../authz-service/src/credentials/api-key/format.js';
-import { StateSchema } from '../../authz-service/src/state/schema.js';
-import { renderNginxConfig } from '../../control-plane/src/gateway/nginx.js';
-import { gatewaySettings } from '../../control-plane/src/gateway/settings.js';
-import { loadSeed, type SeedDocument } from '../deploy/support/seed-document.js';
+import { nginxMainConfig } from '../../control-plane/src/gateway/nginx.js';
+import { loadSeed, runSeed, type SeedDocument } from '../deploy/support/seed-document.js';
 import { send, type TestRequest, type TestResponse } from './http.js';
 import { NginxProcess, nginxMainOptions } from './nginx.js';
 import { TestIssuer } from './oidc.js';
@@ -28,7 +25,7 @@ import { freePort, waitFor } from './ports.js';
 import { type ControlPlaneProcess, type ReplicaProcess, startControlPlaneProcess, startReplicaProcess } from './portcullis-processes.js';
 import { createTempDatabase } from './postgres.js';
 import { SHARED_REDIS_URL } from './redis.js';
-import { REPO_ROOT, ServiceProcess } from './service-process.js';
+import { ServiceProcess } from './service-process.js';
 import type { AdminCall } from './sync.js';
 
 /** The compose walkthrough's API audience (the Keycloak realm's audience mapper). */
@@ -59,18 +56,6 @@ export function counterTotal(metrics: string, name: string): number {
     if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
-}
-
-/** Run the compose seed job's script, as the `seed` service does. */
-function runSeedScript(file: string, baseUrl: string, token: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [join(REPO_ROOT, 'gateway-config/compose/seed.mjs'), file],
-      { cwd: REPO_ROOT, env: { PATH: process.env['PATH'] ?? '', PORTCULLIS_URL: baseUrl, PORTCULLIS_TOKEN: token, SEED_WAIT_SECONDS: '60' }, timeout: 90_000 },
-      (error, stdout, stderr) => (error ? reject(new Error(`seed failed: ${stderr || error.message}\n${stdout}`)) : resolve(stdout)),
-    );
-  });
 }
 
 export class Topology {
@@ -190,7 +175,9 @@ export class Topology {
     // the compose `seed` job, on the walkthrough's own document
     const seedFile = join(work, 'portcullis.yaml');
     writeFileSync(seedFile, stringify(composeSeedFor(issuer, upstream)));
-    this.#seedLog = await runSeedScript(seedFile, this.controlPlaneUrl, this.adminKey);
+    const seeded = await runSeed([seedFile], { PORTCULLIS_URL: this.controlPlaneUrl, PORTCULLIS_TOKEN: this.adminKey, SEED_WAIT_SECONDS: '60' });
+    if (seeded.code !== 0) throw new Error(`the seed job failed (${seeded.code}): ${seeded.stderr}\n${seeded.stdout}`);
+    this.#seedLog = seeded.stdout;
 
     this.#replicas = await Promise.all(
       ['a', 'b'].map(async (name) => {
@@ -221,16 +208,14 @@ export class Topology {
     return `http://127.0.0.1:${port}`;
   }
 
-  /** nginx on the configuration the renderer makes of the control plane's current state. */
+  /** nginx on the configuration the control plane serves (GET /v1/gateway/nginx), asking both replicas. */
   async #startNginx(): Promise<void> {
-    const state = await this.admin('GET', '/v1/state');
-    if (state.status !== 200) throw new Error(`GET /v1/state: ${state.status} ${state.text}`);
-    const spec = StateSchema.parse(state.body);
     const port = await freePort();
-    const [first] = this.#replicas;
-    const settings = gatewaySettings({ authzHttpUrl: `http://127.0.0.1:${first!.port}`, listen: { host: '127.0.0.1', port } });
-    const authzServers = this.#replicas.map((r) => `127.0.0.1:${r.port}`);
-    this.#nginx = await NginxProcess.start((prefix) => renderNginxConfig(spec, settings, nginxMainOptions(prefix), { authzServers }), port);
+    // in compose one name (authz-service) resolves to both replicas; here they differ by port, so they are listed
+    const authzServers = this.#replicas.map((r) => `127.0.0.1:${r.port}`).join(',');
+    const site = await this.admin('GET', `/v1/gateway/nginx?listen_host=127.0.0.1&listen_port=${port}&authz_servers=${authzServers}`);
+    if (site.status !== 200) throw new Error(`GET /v1/gateway/nginx: ${site.status} ${site.text}`);
+    this.#nginx = await NginxProcess.start((prefix) => nginxMainConfig(site.text, nginxMainOptions(prefix)), port);
     const nginx = this.#nginx;
     this.#cleanups.push(() => nginx.stop());
   }
