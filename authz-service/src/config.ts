@@ -33,6 +33,12 @@ export interface AuthzConfig {
   readonly maxHeaderBytes: number;
   /** How long shutdown waits for in-flight requests before closing connections. */
   readonly shutdownGraceMs: number;
+  /**
+   * How long a stopping replica keeps serving, unready and closing each connection after its answer, before
+   * it stops accepting: time for load balancers watching /readyz (or gRPC health) to move away. 0 where
+   * something else already waits (Kubernetes preStop).
+   */
+  readonly shutdownDrainMs: number;
   /** The Envoy ext_authz gRPC listener (PORTCULLIS_EXT_AUTHZ_PORT / _HOST, see grpc/config.ts). */
   readonly extAuthz: ExtAuthzConfig;
   /** Sync mode: the state comes from the control plane (PORTCULLIS_SYNC_TARGET …, see sync/config.ts). */
@@ -56,6 +62,7 @@ export const ENV = {
   allowLogSampleRate: 'PORTCULLIS_ALLOW_LOG_SAMPLE_RATE',
   maxHeaderBytes: 'PORTCULLIS_MAX_HEADER_BYTES',
   shutdownGraceMs: 'PORTCULLIS_SHUTDOWN_GRACE_MS',
+  shutdownDrainMs: 'PORTCULLIS_SHUTDOWN_DRAIN_MS',
 } as const;
 
 const integer = (min: number, max: number) =>
@@ -146,6 +153,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
   );
   const maxHeaderBytes = field(ENV.maxHeaderBytes, integer(1024, 1024 * 1024), env[ENV.maxHeaderBytes], 16 * 1024);
   const shutdownGraceMs = field(ENV.shutdownGraceMs, integer(0, 600_000), env[ENV.shutdownGraceMs], 10_000);
+  const shutdownDrainMs = field(ENV.shutdownDrainMs, integer(0, 600_000), env[ENV.shutdownDrainMs], 0);
 
   const extAuthz = extAuthzConfigFromEnv(env);
   if (!extAuthz.ok) errors.push(...extAuthz.errors);
@@ -167,6 +175,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
       allowLogSampleRate,
       maxHeaderBytes,
       shutdownGraceMs,
+      shutdownDrainMs,
       extAuthz: extAuthz.config,
       ...(sync.config === undefined ? {} : { sync: sync.config }),
     }),

@@ -53,14 +53,18 @@ function parseAuthzUrl(raw: string, errors: string[]): string | undefined {
   return errors.length === before ? raw : undefined;
 }
 
-function parseAddress(raw: string, errors: string[]): SocketAddress | undefined {
+/** `host:port` (an IPv6 literal bracketed) as an address, or undefined when it is not one. */
+export function parseHostPort(raw: string): SocketAddress | undefined {
   const m = /^(.+):([0-9]{1,5})$/.exec(raw);
   const port = m ? Number(m[2]) : Number.NaN;
-  if (!m || !HOST.test(m[1]!) || !(port >= 1 && port <= 65535)) {
-    errors.push(`${GATEWAY_ENV.extAuthzAddress}: "${raw}" is not host:port (e.g. authz-service:9191, [::1]:9191)`);
-    return undefined;
-  }
+  if (!m || !HOST.test(m[1]!) || !(port >= 1 && port <= 65535)) return undefined;
   return Object.freeze({ host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port });
+}
+
+function parseAddress(raw: string, errors: string[]): SocketAddress | undefined {
+  const address = parseHostPort(raw);
+  if (address === undefined) errors.push(`${GATEWAY_ENV.extAuthzAddress}: "${raw}" is not host:port (e.g. authz-service:9191, [::1]:9191)`);
+  return address;
 }
 
 function parseEntryPoints(raw: string, errors: string[]): readonly string[] | undefined {

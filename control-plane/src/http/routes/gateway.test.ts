@@ -99,10 +99,16 @@ forEachBackend('gateway configuration endpoints', (harness) => {
     assert.deepEqual((await traefik(h)).http.routers, {});
   });
 
-  it('places the nginx and Envoy listener where the query says, and refuses a bad one', async () => {
+  it('places the nginx and Envoy listener and nginx\'s authz-service replicas where the query says, and refuses a bad one', async () => {
     const h = harness();
     assert.include(await nginx(h, '?listen_host=127.0.0.1&listen_port=8088'), 'listen 127.0.0.1:8088 default_server;');
     assert.include(await nginx(h), 'listen 0.0.0.0:10000 default_server;');
+    const balanced = await nginx(h, '?authz_servers=10.0.0.7:8181,%20[::1]:8181');
+    assert.match(balanced, /upstream portcullis_authz \{\n {2}server 10\.0\.0\.7:8181;\n {2}server \[::1\]:8181;\n/);
+    assert.notInclude(balanced, 'authz.internal');
+    for (const bad of ['authz_servers=', 'authz_servers=10.0.0.7', 'authz_servers=10.0.0.7:8181,,10.0.0.8:8181', 'authz_servers=http://10.0.0.7:8181']) {
+      assertProblem(await h.call('GET', `/v1/gateway/nginx?${bad}`, { token: GATEWAY_TOKEN }), 400, 'validation_failed');
+    }
     const bootstrap = await envoy(h, '?listen_port=8443&listen_host=::');
     assert.deepEqual(bootstrap.static_resources.listeners[0].address.socket_address, { address: '::', port_value: 8443 });
     for (const bad of ['listen_port=0', 'listen_port=http', 'listen_host=example.com', 'listen_hots=1.2.3.4']) {

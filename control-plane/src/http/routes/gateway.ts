@@ -9,6 +9,7 @@ import { GATEWAY_SCOPE } from '../../auth/actor.js';
 import { renderEnvoyBootstrap } from '../../gateway/envoy.js';
 import { renderNginxSite } from '../../gateway/nginx.js';
 import type { GatewaySettings, GatewayState } from '../../gateway/settings.js';
+import { parseHostPort } from '../../gateway/settings-env.js';
 import { renderTraefikConfig } from '../../gateway/traefik.js';
 import { conflict } from '../../problem-error.js';
 import { serviceSpec } from '../../services/state-document.js';
@@ -33,6 +34,22 @@ export const ListenQuerySchema = z.strictObject({
   listen_port: z.coerce.number().int().min(1).max(65535).optional(),
 });
 type ListenQuery = z.output<typeof ListenQuerySchema>;
+
+/**
+ * nginx balances over every address its upstream's name resolves to (a compose service name, a headless
+ * Service); where the replicas have no such name, the caller lists them.
+ */
+const NginxQuerySchema = ListenQuerySchema.extend({
+  authz_servers: z
+    .string()
+    .max(4096)
+    .refine(
+      (raw) => raw.split(',').every((entry) => parseHostPort(entry.trim()) !== undefined),
+      'must be a comma-separated list of host:port, e.g. 10.0.0.7:8181,10.0.0.8:8181',
+    )
+    .optional()
+    .meta({ description: 'Comma-separated host:port of every authz-service replica nginx should ask; default: the host of PORTCULLIS_GATEWAY_AUTHZ_URL' }),
+});
 
 function withListen(settings: GatewaySettings, q: ListenQuery): GatewaySettings {
   return { ...settings, listen: { host: q.listen_host ?? settings.listen.host, port: q.listen_port ?? settings.listen.port } };
@@ -76,17 +93,19 @@ export function gatewayRoutes(settings: GatewaySettings): Route[] {
       summary: 'nginx configuration (auth_request) for every service',
       description:
         'The http-context part (`upstream`, `map` and `server` blocks) for an `include` such as conf.d/portcullis.conf. ' +
-        '`listen_host` and `listen_port` set where nginx accepts clients.',
+        '`listen_host` and `listen_port` set where nginx accepts clients; `authz_servers` lists the authz-service replicas ' +
+        'when no one name resolves to all of them.',
       tag: 'gateway',
       access,
-      query: ListenQuerySchema,
+      query: NginxQuerySchema,
       errors: [409],
       success: { status: 200, description: 'nginx configuration', schema: z.string(), contentType: 'text/plain' },
       handler: async ({ db, query: q }) => {
         const state = await gatewayState(db);
+        const authzServers = q.authz_servers?.split(',').map((entry) => entry.trim());
         let site: string;
         try {
-          site = renderNginxSite(state, withListen(settings, q));
+          site = renderNginxSite(state, withListen(settings, q), authzServers ? { authzServers } : {});
         } catch (error) {
           // the configured identity header names cannot be nginx variables: the deployment's settings, not the request
           if (error instanceof RangeError) throw conflict(`${error.message} (PORTCULLIS_IDENTITY_HEADERS)`);
