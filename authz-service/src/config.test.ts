@@ -18,7 +18,7 @@ function ok(env: Record<string, string>) {
 describe('parseAuthzConfig', () => {
   it('applies documented defaults and freezes the result', () => {
     const c = ok({});
-    expect(c).to.include({ port: 8181, host: '0.0.0.0', logLevel: 'info', allowLogSampleRate: 0.01, maxHeaderBytes: 16384, shutdownGraceMs: 10000 });
+    expect(c).to.include({ port: 8181, host: '0.0.0.0', logLevel: 'info', allowLogSampleRate: 0.01, maxHeaderBytes: 16384, shutdownGraceMs: 10000, shutdownDrainMs: 0 });
     expect(c.trustedProxies).to.deep.equal(DEFAULT_TRUSTED_PROXIES);
     expect(c.identityHeaders).to.deep.equal(DEFAULT_IDENTITY_HEADERS);
     expect(c.stateFile).to.equal(undefined);
@@ -40,8 +40,9 @@ describe('parseAuthzConfig', () => {
       PORTCULLIS_ALLOW_LOG_SAMPLE_RATE: '0.5',
       PORTCULLIS_MAX_HEADER_BYTES: '8192',
       PORTCULLIS_SHUTDOWN_GRACE_MS: '0',
+      PORTCULLIS_SHUTDOWN_DRAIN_MS: '1500',
     });
-    expect(c).to.include({ port: 9000, host: '127.0.0.1', stateFile: '/etc/portcullis/state.yaml', logLevel: 'debug', allowLogSampleRate: 0.5, maxHeaderBytes: 8192, shutdownGraceMs: 0 });
+    expect(c).to.include({ port: 9000, host: '127.0.0.1', stateFile: '/etc/portcullis/state.yaml', logLevel: 'debug', allowLogSampleRate: 0.5, maxHeaderBytes: 8192, shutdownGraceMs: 0, shutdownDrainMs: 1500 });
     expect(c.trustedProxies).to.deep.equal(['127.0.0.1/32', '::1']);
     expect(c.keyPepper?.reveal()).to.equal(PEPPER);
     expect(c.redisUrl?.reveal()).to.equal('redis://:pw@redis:6379/0');

@@ -8,6 +8,7 @@ import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from './core/ident
 import { checkCidr, DEFAULT_TRUSTED_PROXIES } from './http/trusted-proxies.js';
 import { Secret } from './core/secret.js';
 import { type ExtAuthzConfig, extAuthzConfigFromEnv } from './grpc/config.js';
+import { IDENTITY_HEADERS_ENV, parseIdentityHeaders } from './identity-headers-config.js';
 import { type SyncClientConfig, syncConfigFromEnv } from './sync/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -32,6 +33,12 @@ export interface AuthzConfig {
   readonly maxHeaderBytes: number;
   /** How long shutdown waits for in-flight requests before closing connections. */
   readonly shutdownGraceMs: number;
+  /**
+   * How long a stopping replica keeps serving, unready and closing each connection after its answer, before
+   * it stops accepting: time for load balancers watching /readyz (or gRPC health) to move away. 0 where
+   * something else already waits (Kubernetes preStop).
+   */
+  readonly shutdownDrainMs: number;
   /** The Envoy ext_authz gRPC listener (PORTCULLIS_EXT_AUTHZ_PORT / _HOST, see grpc/config.ts). */
   readonly extAuthz: ExtAuthzConfig;
   /** Sync mode: the state comes from the control plane (PORTCULLIS_SYNC_TARGET …, see sync/config.ts). */
@@ -50,16 +57,13 @@ export const ENV = {
   keyPepper: 'PORTCULLIS_KEY_PEPPER',
   keyPepperFile: 'PORTCULLIS_KEY_PEPPER_FILE',
   redisUrl: 'PORTCULLIS_REDIS_URL',
-  identityHeaders: 'PORTCULLIS_IDENTITY_HEADERS',
+  identityHeaders: IDENTITY_HEADERS_ENV,
   logLevel: 'PORTCULLIS_LOG_LEVEL',
   allowLogSampleRate: 'PORTCULLIS_ALLOW_LOG_SAMPLE_RATE',
   maxHeaderBytes: 'PORTCULLIS_MAX_HEADER_BYTES',
   shutdownGraceMs: 'PORTCULLIS_SHUTDOWN_GRACE_MS',
+  shutdownDrainMs: 'PORTCULLIS_SHUTDOWN_DRAIN_MS',
 } as const;
-
-const HEADER_TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/;
-/** Headers an identity header must never be named after: credentials and hop-by-hop headers. */
-const RESERVED_HEADERS = new Set(['authorization', 'x-api-key', 'cookie', 'host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'proxy-authorization']);
 
 const integer = (min: number, max: number) =>
   z
@@ -68,22 +72,6 @@ const integer = (min: number, max: number) =>
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
-
-const identityHeaderName = z
-  .string()
-  .regex(HEADER_TOKEN, 'must be a valid HTTP header name')
-  .refine((h) => !RESERVED_HEADERS.has(h.toLowerCase()), 'must not be a credential or hop-by-hop header');
-
-const IdentityHeadersOverride = z.strictObject({
-  subject: identityHeaderName.optional(),
-  consumer: identityHeaderName.optional(),
-  keyId: identityHeaderName.optional(),
-  scopes: identityHeaderName.optional(),
-  plan: identityHeaderName.optional(),
-  authMethod: identityHeaderName.optional(),
-  name: identityHeaderName.optional(),
-  decisionId: identityHeaderName.optional(),
-});
 
 /** Parse the environment into a config, or every problem with it. Pure apart from reading a pepper file. */
 export function parseAuthzConfig(env: Env): ConfigResult {
@@ -148,32 +136,9 @@ export function parseAuthzConfig(env: Env): ConfigResult {
     else errors.push(`${ENV.redisUrl}: must be a redis:// or rediss:// URL (the value is not shown)`);
   }
 
-  let identityHeaders: IdentityHeaderNames = DEFAULT_IDENTITY_HEADERS;
-  const identityRaw = env[ENV.identityHeaders];
-  if (identityRaw !== undefined && identityRaw.trim() !== '') {
-    let json: unknown;
-    try {
-      json = JSON.parse(identityRaw);
-    } catch {
-      errors.push(`${ENV.identityHeaders}: must be a JSON object such as {"subject":"X-User-Id"}`);
-    }
-    if (json !== undefined) {
-      const parsed = IdentityHeadersOverride.safeParse(json);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) errors.push(`${ENV.identityHeaders}${issue.path.length ? '.' + issue.path.join('.') : ''}: ${issue.message}`);
-      } else {
-        const merged = { ...DEFAULT_IDENTITY_HEADERS } as Record<string, string>;
-        for (const [k, v] of Object.entries(parsed.data)) if (v !== undefined) merged[k] = v;
-        const seen = new Map<string, string>();
-        for (const [k, v] of Object.entries(merged)) {
-          const other = seen.get(v.toLowerCase());
-          if (other !== undefined) errors.push(`${ENV.identityHeaders}: "${k}" and "${other}" both use the header ${v}`);
-          seen.set(v.toLowerCase(), k);
-        }
-        identityHeaders = Object.freeze(merged as unknown as IdentityHeaderNames);
-      }
-    }
-  }
+  const identity = parseIdentityHeaders(env[ENV.identityHeaders]);
+  if (!identity.ok) errors.push(...identity.errors);
+  const identityHeaders: IdentityHeaderNames = identity.ok ? identity.names : DEFAULT_IDENTITY_HEADERS;
 
   const logLevel = field(ENV.logLevel, z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }), env[ENV.logLevel], 'info');
   const allowLogSampleRate = field(
@@ -188,6 +153,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
   );
   const maxHeaderBytes = field(ENV.maxHeaderBytes, integer(1024, 1024 * 1024), env[ENV.maxHeaderBytes], 16 * 1024);
   const shutdownGraceMs = field(ENV.shutdownGraceMs, integer(0, 600_000), env[ENV.shutdownGraceMs], 10_000);
+  const shutdownDrainMs = field(ENV.shutdownDrainMs, integer(0, 600_000), env[ENV.shutdownDrainMs], 0);
 
   const extAuthz = extAuthzConfigFromEnv(env);
   if (!extAuthz.ok) errors.push(...extAuthz.errors);
@@ -209,6 +175,7 @@ export function parseAuthzConfig(env: Env): ConfigResult {
       allowLogSampleRate,
       maxHeaderBytes,
       shutdownGraceMs,
+      shutdownDrainMs,
       extAuthz: extAuthz.config,
       ...(sync.config === undefined ? {} : { sync: sync.config }),
     }),

@@ -161,4 +161,21 @@ describe('startAuthzService', function () {
     await send(s.httpAddress.port, { path: '/healthz' }).catch(() => (refused = true));
     expect(refused).to.equal(true);
   });
+
+  it('stops gracefully: unready but still deciding for PORTCULLIS_SHUTDOWN_DRAIN_MS, then closed', async () => {
+    const { state, keys } = sampleState();
+    const s = await startTestAuthz({ PORTCULLIS_STATE_FILE: writeStateFile(state), PORTCULLIS_SHUTDOWN_DRAIN_MS: '1500' });
+    const port = s.httpAddress.port;
+    const closed = s.close();
+    const readyz = await send(port, { path: '/readyz' });
+    expect(readyz.status).to.equal(503);
+    expect(readyz.json()).to.include({ status: 'draining' });
+    const decided = await traefik(port, '/llm/v1/chat', { 'x-api-key': keys.alice });
+    expect(decided.status).to.equal(200);
+    expect(decided.headers['connection']).to.equal('close');
+    await closed;
+    let refused = false;
+    await send(port, { path: '/healthz' }).catch(() => (refused = true));
+    expect(refused).to.equal(true);
+  });
 });

@@ -69,7 +69,11 @@ export interface AuthzServiceHandles {
   readonly logger: Logger;
   /** Re-read the state file now (what SIGHUP does); undefined without a state file. */
   reload(): Promise<ReloadOutcome | undefined>;
-  /** Graceful stop: HTTP drained, watchers and limiter connections closed. Idempotent. */
+  /**
+   * Graceful stop: unready (/readyz 503, gRPC health NOT_SERVING) and closing connections after each answer
+   * for PORTCULLIS_SHUTDOWN_DRAIN_MS, then HTTP and gRPC drained, watchers and limiter connections closed.
+   * Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -307,10 +311,15 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       logger,
       reload: async () => source?.reload(),
       close: () => {
-        closing ??= closeAll().then(async () => {
+        closing ??= (async () => {
+          // unready everywhere first, while still answering: nothing in flight or about to arrive is dropped
+          http.startDraining();
+          extAuthz?.health.set('NOT_SERVING');
+          if (config.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdownDrainMs));
+          await closeAll();
           logger.info('authz-service stopped');
           await new Promise<void>((resolve) => logger.flush(() => resolve()));
-        });
+        })();
         return closing;
       },
     };

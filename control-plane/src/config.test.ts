@@ -67,6 +67,27 @@ describe('control-plane config', () => {
     }
   });
 
+  it('takes a gateway token and the gateway settings, refusing a short token or one equal to the admin key', () => {
+    const token = 'g'.repeat(40);
+    const result = parseConfig({ PORTCULLIS_GATEWAY_TOKEN: token, PORTCULLIS_GATEWAY_AUTHZ_URL: 'http://authz:8181', PORTCULLIS_GATEWAY_ENTRYPOINTS: 'websecure' });
+    assert.isTrue(result.ok, result.ok ? '' : result.errors.join());
+    if (!result.ok) return;
+    assert.equal(result.config.gatewayToken?.reveal(), token);
+    assert.equal(result.config.gateway.authzHttpUrl, 'http://authz:8181');
+    assert.deepEqual(result.config.gateway.entryPoints, ['websecure']);
+    assert.notInclude(inspect(result, { depth: 10 }) + JSON.stringify(result), token);
+
+    const short = parseConfig({ PORTCULLIS_GATEWAY_TOKEN: 'short secret', PORTCULLIS_GATEWAY_EXT_AUTHZ_ADDRESS: 'nope' });
+    assert.isFalse(short.ok);
+    if (short.ok) return;
+    assert.isTrue(short.errors.some((e) => e.startsWith('PORTCULLIS_GATEWAY_TOKEN: must be at least')));
+    assert.isTrue(short.errors.some((e) => e.startsWith('PORTCULLIS_GATEWAY_EXT_AUTHZ_ADDRESS')));
+    assert.notInclude(short.errors.join('\n'), 'short secret');
+    const same = parseConfig({ PORTCULLIS_GATEWAY_TOKEN: token, PORTCULLIS_BOOTSTRAP_ADMIN_KEY: token });
+    assert.isFalse(same.ok);
+    assert.match(same.ok ? '' : same.errors.join(), /PORTCULLIS_GATEWAY_TOKEN: must differ/);
+  });
+
   it('treats empty variables as unset', () => {
     const result = parseConfig({ PORTCULLIS_DATABASE_URL: '', PORTCULLIS_KEY_PEPPER: '', PORTCULLIS_CONTROL_PLANE_PORT: ' ' });
     assert.isTrue(result.ok);

@@ -4,6 +4,9 @@
  */
 import path from 'node:path';
 import { Secret } from '../../authz-service/src/core/secret.js';
+import type { GatewaySettings } from './gateway/settings.js';
+import { parseGatewaySettings } from './gateway/settings-env.js';
+import { parseThreescaleConfig, type ThreescaleConfig } from './provisioning/threescale/config.js';
 import { parseSecretsConfig, SecretsConfigError, type SecretsConfig } from './secrets/config.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -25,11 +28,17 @@ export interface ControlPlaneConfig {
   readonly secrets?: SecretsConfig;
   /** Accepted as an admin credential; when set, first start creates no admin key. */
   readonly bootstrapAdminKey?: Secret;
+  /** Accepted from gateways fetching their configuration (GET /v1/gateway/*), and for nothing else. */
+  readonly gatewayToken?: Secret;
+  /** What the rendered gateway configurations point at (authz-service addresses, identity headers, entry points). */
+  readonly gateway: GatewaySettings;
   /** JWT role or scope that makes a caller an administrator. */
   readonly adminRole: string;
   readonly logLevel: LogLevel;
   /** The state-sync gRPC server for data planes; absent (off) without PORTCULLIS_SYNC_TOKEN. */
   readonly sync?: SyncServerConfig;
+  /** 3scale provisioning for the services it maps; absent: every key is minted by Portcullis. */
+  readonly threescale?: ThreescaleConfig;
 }
 
 export interface SyncServerConfig {
@@ -45,7 +54,8 @@ export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_ADMIN_ROLE = 'portcullis-admin';
 export const MIN_PEPPER_BYTES = 32;
-export const MIN_BOOTSTRAP_KEY_LENGTH = 32;
+/** Static bearer tokens from the environment (bootstrap admin key, gateway token) are at least this long. */
+export const MIN_STATIC_TOKEN_LENGTH = 32;
 export const DEFAULT_SYNC_PORT = 8282;
 export const MIN_SYNC_TOKEN_LENGTH = 16;
 
@@ -72,6 +82,17 @@ export function parseDatabaseConfig(env: Env = process.env): { ok: true; databas
     else errors.push('PORTCULLIS_DATABASE_URL: must be a postgres:// or postgresql:// URL');
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, database: Object.freeze(database), dataDir };
+}
+
+/** A bearer token set in the environment; the message never shows the value. */
+function staticToken(env: Env, name: string, errors: string[]): Secret | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  if (raw.length < MIN_STATIC_TOKEN_LENGTH || /\s/.test(raw)) {
+    errors.push(`${name}: must be at least ${MIN_STATIC_TOKEN_LENGTH} characters without whitespace`);
+    return undefined;
+  }
+  return new Secret(raw);
 }
 
 export function parseConfig(env: Env = process.env): ConfigResult {
@@ -110,10 +131,13 @@ export function parseConfig(env: Env = process.env): ConfigResult {
     );
   }
 
-  const rawBootstrap = read(env, 'PORTCULLIS_BOOTSTRAP_ADMIN_KEY');
-  if (rawBootstrap !== undefined && (rawBootstrap.length < MIN_BOOTSTRAP_KEY_LENGTH || /\s/.test(rawBootstrap))) {
-    errors.push(`PORTCULLIS_BOOTSTRAP_ADMIN_KEY: must be at least ${MIN_BOOTSTRAP_KEY_LENGTH} characters without whitespace`);
+  const bootstrapAdminKey = staticToken(env, 'PORTCULLIS_BOOTSTRAP_ADMIN_KEY', errors);
+  const gatewayToken = staticToken(env, 'PORTCULLIS_GATEWAY_TOKEN', errors);
+  if (bootstrapAdminKey !== undefined && gatewayToken !== undefined && bootstrapAdminKey.reveal() === gatewayToken.reveal()) {
+    errors.push('PORTCULLIS_GATEWAY_TOKEN: must differ from PORTCULLIS_BOOTSTRAP_ADMIN_KEY (a gateway needs no admin rights)');
   }
+  const gateway = parseGatewaySettings(env);
+  if (!gateway.ok) errors.push(...gateway.errors);
 
   const adminRole = read(env, 'PORTCULLIS_ADMIN_ROLE') ?? DEFAULT_ADMIN_ROLE;
   if (!/^[\x21-\x7e]{1,200}$/.test(adminRole)) errors.push('PORTCULLIS_ADMIN_ROLE: must be printable ASCII without spaces');
@@ -139,7 +163,13 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   const logLevel = rawLevel.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) errors.push(`PORTCULLIS_LOG_LEVEL: "${rawLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
 
-  if (errors.length > 0) return { ok: false, errors };
+  const threescale = parseThreescaleConfig(env);
+  errors.push(...threescale.errors);
+  if (threescale.config !== undefined && secrets === undefined && !SECRET_STORE_SETTINGS.some((name) => read(env, name) !== undefined)) {
+    errors.push('3scale provisioning keeps its access token in the secret store: configure PORTCULLIS_MASTER_KEY or PORTCULLIS_KMS_PROVIDER');
+  }
+
+  if (errors.length > 0 || !gateway.ok) return { ok: false, errors };
   return {
     ok: true,
     config: Object.freeze({
@@ -148,10 +178,13 @@ export function parseConfig(env: Env = process.env): ConfigResult {
       port,
       ...(rawPepper !== undefined ? { keyPepper: new Secret(rawPepper) } : {}),
       ...(secrets !== undefined ? { secrets } : {}),
-      ...(rawBootstrap !== undefined ? { bootstrapAdminKey: new Secret(rawBootstrap) } : {}),
+      ...(bootstrapAdminKey !== undefined ? { bootstrapAdminKey } : {}),
+      ...(gatewayToken !== undefined ? { gatewayToken } : {}),
+      gateway: gateway.settings,
       adminRole,
       logLevel,
       ...(sync !== undefined ? { sync } : {}),
+      ...(threescale.config !== undefined ? { threescale: threescale.config } : {}),
     }),
   };
 }

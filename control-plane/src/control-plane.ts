@@ -10,6 +10,8 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { KeyHasher } from '../../authz-service/src/credentials/api-key/format.js';
 import type { StateSpec } from '../../authz-service/src/state/schema.js';
+import type { ReconcileReport } from './api/provisioners.js';
+import { BOOTSTRAP_ACTOR, GATEWAY_ACTOR } from './auth/actor.js';
 import { AuthStateCache } from './auth/auth-state.js';
 import { Authenticator } from './auth/authenticator.js';
 import { controlPlaneResolvers } from './auth/resolvers.js';
@@ -22,13 +24,17 @@ import { createLogger } from './http/logger.js';
 import { createMetrics, type HttpMetrics } from './http/observability.js';
 import type { Route } from './http/route.js';
 import { consumerRoutes } from './http/routes/consumers.js';
+import { gatewayRoutes } from './http/routes/gateway.js';
 import { issuerRoutes } from './http/routes/issuers.js';
 import { keyRoutes } from './http/routes/keys.js';
 import { meRoutes } from './http/routes/me.js';
 import { operationRoutes } from './http/routes/operations.js';
+import { provisionerRoutes } from './http/routes/provisioners.js';
 import { planRoutes } from './http/routes/plans.js';
 import { serviceRoutes } from './http/routes/services.js';
 import { pepperSourceFor, type PepperSource } from './pepper-source.js';
+import { KeyProvisioners } from './provisioning/router.js';
+import { createThreescaleProvisioning } from './provisioning/threescale/index.js';
 import { bootstrapFirstAdmin, type BootstrapResult } from './services/bootstrap.js';
 import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
@@ -62,6 +68,8 @@ export interface ControlPlane {
   readonly bootstrap: BootstrapResult;
   /** The state document, as served at GET /v1/state. */
   exportState(): Promise<StateSpec>;
+  /** One 3scale reconciliation as the system actor (what the background job runs); present when configured. */
+  readonly reconcileThreescale?: () => Promise<ReconcileReport>;
   /** Starts the HTTP server; port 0 picks a free one. */
   listen(port: number, host?: string): Promise<Server>;
   /**
@@ -93,7 +101,9 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
     pepper.fill(0);
     logger.info({ database: config.database.kind, pepper: pepperSource.description }, 'control plane storage ready');
 
-    const lifecycle = new KeyLifecycle(hasher, options.keyHooks);
+    const threescale = config.threescale && config.secrets ? await createThreescaleProvisioning(config.threescale, config.secrets, db, logger, clock) : undefined;
+    const lifecycle = new KeyLifecycle(hasher, new KeyProvisioners(threescale ? [threescale.provisioner] : []), options.keyHooks);
+    const reconciliation = threescale?.reconciliation(lifecycle, hasher);
     const bootstrap: BootstrapResult = config.bootstrapAdminKey ? { created: false } : await bootstrapFirstAdmin(db, lifecycle, clock);
     if (bootstrap.created) {
       (options.announce ?? announceToStdout)(
@@ -112,7 +122,10 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       resolvers: controlPlaneResolvers(db, hasher, logger),
       authState: () => authStateCache.get(),
       hasher,
-      ...(config.bootstrapAdminKey ? { bootstrapKey: config.bootstrapAdminKey } : {}),
+      staticTokens: [
+        ...(config.bootstrapAdminKey ? [{ token: config.bootstrapAdminKey, actor: BOOTSTRAP_ACTOR }] : []),
+        ...(config.gatewayToken ? [{ token: config.gatewayToken, actor: GATEWAY_ACTOR }] : []),
+      ],
       adminRole: config.adminRole,
       clock,
     });
@@ -124,7 +137,10 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       ...issuerRoutes(),
       ...keyRoutes(lifecycle),
       ...operationRoutes(),
+      ...gatewayRoutes(config.gateway),
       ...meRoutes(lifecycle),
+      // only where 3scale is configured: elsewhere the endpoint does not exist (404)
+      ...(reconciliation ? provisionerRoutes(reconciliation.reconciler) : []),
     ];
     const metrics = createMetrics();
     const app = createApp({
@@ -137,6 +153,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       version: API_VERSION,
     });
 
+    reconciliation?.job.start();
     let server: Server | undefined;
     let sync: SyncServer | undefined;
     return {
@@ -147,6 +164,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       logger,
       bootstrap,
       exportState: () => exportState(db, clock()),
+      ...(reconciliation ? { reconcileThreescale: reconciliation.run } : {}),
       listen: (port, host = '0.0.0.0') =>
         new Promise((resolve, reject) => {
           const s = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(s)));
@@ -185,6 +203,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
           await closed;
           clearTimeout(timer);
         }
+        await reconciliation?.job.stop();
         await db.destroy();
       },
     };

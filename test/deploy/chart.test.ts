@@ -287,6 +287,15 @@ describe('deploy: Helm chart', () => {
       expect(templateText('authz-service.yaml')).to.match(/name: http\s+port: \{\{ \.Values\.authz\.ports\.http \}\}/);
     });
 
+    it('the control plane renders gateway configurations pointing at this release’s data plane (the Middleware’s address, gRPC port)', () => {
+      const config = templateText('configmap.yaml');
+      const service = '\\(include "portcullis\\.authzName" \\.\\) \\.Release\\.Namespace';
+      expect(config).to.match(new RegExp(`PORTCULLIS_GATEWAY_AUTHZ_URL: \\{\\{ printf "http://%s\\.%s\\.svc:%v" ${service} \\.Values\\.authz\\.ports\\.http \\| quote \\}\\}`));
+      expect(config).to.match(new RegExp(`PORTCULLIS_GATEWAY_EXT_AUTHZ_ADDRESS: \\{\\{ printf "%s\\.%s\\.svc:%v" ${service} \\.Values\\.authz\\.ports\\.grpc \\| quote \\}\\}`));
+      expect(templateText('authz-service.yaml')).to.match(/name: grpc\s+port: \{\{ \.Values\.authz\.ports\.grpc \}\}/);
+      expect(templateText('controlplane-deployment.yaml')).to.match(/configMapRef:\s+name: \{\{ include "portcullis\.fullname" \. \}\}/);
+    });
+
     it('the HPA scales the data-plane Deployment and the PDB selects its pods', () => {
       const target = at(skeletonOf('authz-hpa.yaml'), ['spec', 'scaleTargetRef']);
       expect(target).to.deep.equal({ apiVersion: 'apps/v1', kind: 'Deployment', name: '__TPL__' });

@@ -5,8 +5,11 @@
  */
 import { isIP } from 'node:net';
 import { expect } from 'chai';
-import { DEFAULT_IDENTITY_HEADERS, identityHeaderList } from '../../authz-service/src/core/identity-headers.js';
 import { inspectApiKey } from '../../authz-service/src/credentials/api-key/format.js';
+import { FORWARD_AUTH_PATH } from '../../authz-service/src/http/wire.js';
+import { parseIdentityHeaders } from '../../authz-service/src/identity-headers-config.js';
+import { type ControlPlaneConfig, parseConfig } from '../../control-plane/src/config.js';
+import { forwardAuthMiddleware } from '../../control-plane/src/gateway/traefik.js';
 import {
   bindSourceAt,
   commandOf,
@@ -32,6 +35,13 @@ const traefik = service('traefik');
 const cpEnv = envOf(cp);
 const authzEnv = envOf(authz);
 const traefikFlags = flagsOf(traefik);
+
+/** The control plane's configuration as its own parser reads the compose environment. */
+function controlPlaneConfig(): ControlPlaneConfig {
+  const parsed = parseConfig(cpEnv);
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+  return parsed.config;
+}
 
 /** One-shot jobs: run to completion, never restarted. */
 const isOneShot = (s: JsonObject) => s['restart'] === 'no';
@@ -161,27 +171,25 @@ describe('deploy: docker-compose.yml', () => {
       expect(endpoint.pathname).to.equal('/v1/gateway/traefik');
     });
 
-    it('Traefik authenticates to the control plane with the admin key the control plane accepts', () => {
-      expect(traefikFlags.get('providers.http.headers.authorization')).to.equal(`Bearer ${cpEnv['PORTCULLIS_BOOTSTRAP_ADMIN_KEY']}`);
+    it('Traefik reads its dynamic configuration from the control plane only, authenticated with the gateway token it accepts', () => {
+      const config = controlPlaneConfig();
+      expect(config.gatewayToken, 'the control plane has a gateway token').to.not.equal(undefined);
+      expect(traefikFlags.get('providers.http.headers.authorization')).to.equal(`Bearer ${config.gatewayToken!.reveal()}`);
+      expect(config.bootstrapAdminKey?.reveal(), 'a gateway needs no admin rights').to.not.equal(config.gatewayToken!.reveal());
+      // one provider: the routers' forwardAuth middleware is the one rendered in the same document
+      expect([...traefikFlags.keys()].filter((f) => f.startsWith('providers.') && !f.startsWith('providers.http.'))).to.deep.equal([]);
+      expect(exists(repoPath('gateway-config/compose/traefik-dynamic.yml')), 'no stale file-provider middleware').to.equal(false);
     });
 
-    it('forwardAuth (file provider) goes to authz-service’s HTTP port at /forward-auth and passes exactly the identity headers', () => {
-      const target = traefikFlags.get('providers.file.filename')!;
-      const source = bindSourceAt(traefik, target);
-      expect(source, `the file Traefik reads (${target}) is mounted from the repository`).to.be.a('string');
-      const dynamic = readYaml(repoPath(source!));
-      const validate = compileSchema(readJson(`${SHARED_SCHEMAS}/traefik-v3-dynamic.schema.json`));
-      expect(validate(dynamic), describeErrors(validate.errors)).to.equal(true);
-
-      const forwardAuth = at(dynamic, ['http', 'middlewares', 'portcullis-forward-auth', 'forwardAuth']) as JsonObject;
-      const address = new URL(String(forwardAuth['address']));
+    it('the control plane renders forwardAuth to the authz-service’s HTTP port and path, with the identity headers it sets', () => {
+      const { gateway } = controlPlaneConfig();
+      const address = new URL(forwardAuthMiddleware(gateway, true).forwardAuth.address);
       expect(address.hostname).to.equal('authz-service');
       expect(address.port).to.equal(authzEnv['PORTCULLIS_AUTHZ_PORT']);
-      expect(address.pathname).to.equal('/forward-auth');
-      expect(forwardAuth['authResponseHeaders']).to.deep.equal(identityHeaderList(DEFAULT_IDENTITY_HEADERS));
-      const strip = new RegExp(String(forwardAuth['authResponseHeadersRegex']), 'i');
-      for (const header of identityHeaderList(DEFAULT_IDENTITY_HEADERS)) expect(strip.test(header), header).to.equal(true);
-      expect(strip.test('Authorization')).to.equal(false);
+      expect(address.pathname).to.equal(FORWARD_AUTH_PATH);
+      const dataPlane = parseIdentityHeaders(authzEnv['PORTCULLIS_IDENTITY_HEADERS']);
+      expect(dataPlane.ok && dataPlane.names).to.deep.equal(gateway.identityHeaders);
+      for (const entryPoint of gateway.entryPoints) expect(entryPointPort(entryPoint), `Traefik entry point ${entryPoint}`).to.be.a('number');
     });
 
     it('the data plane syncs from the control plane’s sync port, with the same token and the same key pepper', () => {

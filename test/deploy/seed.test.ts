@@ -3,7 +3,6 @@
  * own schema and compiler, and the seed script that applies it is run against a recording HTTP server
  * speaking the control plane's documented create semantics (201 created, 409 exists).
  */
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -11,9 +10,8 @@ import { compileState } from '../../authz-service/src/state/compile.js';
 import { IssuerSchema, PlanSchema, windowSeconds } from '../../authz-service/src/state/schema.js';
 import { envOf, loadCompose } from './support/compose.js';
 import { readText, repoPath } from './support/files.js';
-import { loadSeed, SEED_FILE, seedAsState } from './support/seed-document.js';
+import { loadSeed, runSeed, SEED_FILE, seedAsState } from './support/seed-document.js';
 
-const SEED_SCRIPT = repoPath('gateway-config/compose/seed.mjs');
 const seedDoc = loadSeed();
 const compose = loadCompose();
 
@@ -59,17 +57,6 @@ async function recordingControlPlane(statusFor: (path: string, body: unknown) =>
   return { server, recorded, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-function runSeed(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [SEED_SCRIPT, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('deploy: compose seed', () => {
   describe('gateway-config/compose/portcullis.yaml', () => {

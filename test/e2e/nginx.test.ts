@@ -1,44 +1,104 @@
 /**
- * End to end through REAL nginx running the RENDERED config:
- *   client → nginx (auth_request) → authz-service (real pipeline, DB-less state) → sample upstream.
+ * End to end through REAL nginx running the configuration a REAL control plane serves:
+ *   REST API (plans, issuer, services, consumers, keys) → GET /v1/state → authz-service (state file)
+ *   REST API → GET /v1/gateway/nginx → nginx
+ *   client → nginx (auth_request) → authz-service → sample upstream.
+ * Nothing here is written by hand: what nginx runs and what the authz-service judges by are both what the
+ * control plane renders and exports from the same services.
  */
 import { expect } from 'chai';
-import { renderNginxConfig } from '../../control-plane/src/gateway/nginx.js';
-import { gatewaySettings } from '../../control-plane/src/gateway/settings.js';
-import { DEFAULT_IDENTITY_HEADERS } from '../../authz-service/src/core/identity-headers.js';
+import { nginxMainConfig } from '../../control-plane/src/gateway/nginx.js';
+import { type Harness, startHarness } from '../../control-plane/src/testing/harness.js';
 import type { AuthzServiceHandles } from '../../authz-service/src/main.js';
-import { StateSchema } from '../../authz-service/src/state/schema.js';
-import { type SampleKeys, sampleState, startTestAuthz, writeStateFile } from '../harness/authz.js';
+import { startTestAuthz, TEST_PEPPER, writeStateFile } from '../harness/authz.js';
 import { send, type TestResponse } from '../harness/http.js';
 import { NginxProcess, nginxMainOptions } from '../harness/nginx.js';
 import { TestIssuer } from '../harness/oidc.js';
 import { freePort } from '../harness/ports.js';
 import { type EchoedRequest, type SampleUpstream, startSampleUpstream } from '../harness/upstream.js';
 
-describe('e2e: client → real nginx (rendered config) → authz-service → upstream', function () {
-  this.timeout(60_000);
+interface IssuedKeys {
+  /** Plan "standard" (generous), scope "chat", service llm only. */
+  readonly alice: string;
+  readonly aliceId: string;
+  /** Plan "tiny": 2 requests per minute. */
+  readonly bob: string;
+  /** Valid key restricted to another service. */
+  readonly restricted: string;
+  /** Valid key without the "chat" scope. */
+  readonly noScope: string;
+}
+
+/** Everything through the REST API, as an operator would; fails loudly on any refusal. */
+async function declare(cp: Harness, issuer: string, upstream: string): Promise<IssuedKeys> {
+  const post = async (path: string, body: unknown) => {
+    const reply = await cp.call('POST', path, { body });
+    expect(reply.status, `POST ${path}: ${reply.text}`).to.equal(201);
+    return reply.body;
+  };
+  await post('/v1/plans', { name: 'standard', limits: [{ window: '1s', requests: 1000 }] });
+  await post('/v1/plans', { name: 'tiny', limits: [{ window: '1m', requests: 2 }] });
+  await post('/v1/issuers', { issuer, audiences: [], authorized_parties: [] });
+  await post('/v1/services', {
+    name: 'llm',
+    upstream_url: upstream,
+    match: { path_prefix: '/llm' },
+    plan: 'standard',
+    query_key: 'user_key',
+    routes: [
+      { name: 'chat', path_prefix: '/llm/v1/chat', scopes: ['chat'] },
+      { name: 'models', path_prefix: '/llm/v1/models', public: true },
+    ],
+  });
+  await post('/v1/services', { name: 'other', upstream_url: upstream, match: { path_prefix: '/other' } });
+  await post('/v1/consumers', { id: 'alice', name: 'Alice', plan: 'standard' });
+  await post('/v1/consumers', { id: 'bob', name: 'Bob', plan: 'tiny' });
+  await post('/v1/consumers', { id: 'carol', name: 'Carol' });
+  const alice = await post('/v1/keys', { consumer_id: 'alice', scopes: ['chat'], services: ['llm'] });
+  const bob = await post('/v1/keys', { consumer_id: 'bob', scopes: ['chat'], services: [] });
+  const restricted = await post('/v1/keys', { consumer_id: 'carol', scopes: ['chat'], services: ['other'] });
+  const noScope = await post('/v1/keys', { consumer_id: 'carol', services: [] });
+  return { alice: alice.key, aliceId: alice.id, bob: bob.key, restricted: restricted.key, noScope: noScope.key };
+}
+
+describe('e2e: client → real nginx (config from GET /v1/gateway/nginx) → authz-service (state from GET /v1/state) → upstream', function () {
+  this.timeout(120_000);
   let idp: TestIssuer;
   let upstream: SampleUpstream;
+  let cp: Harness;
   let authz: AuthzServiceHandles;
   let nginx: NginxProcess;
   let port: number;
-  let keys: SampleKeys;
+  let keys: IssuedKeys;
 
   before(async () => {
     idp = await TestIssuer.start();
     upstream = await startSampleUpstream();
-    const sample = sampleState({ issuer: idp.issuer });
-    keys = sample.keys;
-    authz = await startTestAuthz({ PORTCULLIS_STATE_FILE: writeStateFile(sample.state), PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32' });
+    // the control plane renders the authz-service's address into nginx's config, so it is chosen first
+    const authzPort = await freePort();
+    cp = await startHarness('postgres', 'e2e_nginx', {
+      env: { PORTCULLIS_KEY_PEPPER: TEST_PEPPER, PORTCULLIS_GATEWAY_AUTHZ_URL: `http://127.0.0.1:${authzPort}` },
+    });
+    keys = await declare(cp, idp.issuer, `http://127.0.0.1:${upstream.port}`);
+
+    const state = await cp.call('GET', '/v1/state');
+    expect(state.status, state.text).to.equal(200);
+    authz = await startTestAuthz({
+      PORTCULLIS_STATE_FILE: writeStateFile(state.body),
+      PORTCULLIS_AUTHZ_PORT: String(authzPort),
+      PORTCULLIS_TRUSTED_PROXIES: '127.0.0.1/32',
+    });
+
     port = await freePort();
-    const spec = StateSchema.parse(sample.state);
-    const settings = gatewaySettings({ authzHttpUrl: `http://127.0.0.1:${authz.httpAddress.port}`, identityHeaders: DEFAULT_IDENTITY_HEADERS, listen: { host: '127.0.0.1', port } });
-    const options = { upstreams: Object.fromEntries(spec.services.map((s) => [s.name, [`127.0.0.1:${upstream.port}`]])) };
-    nginx = await NginxProcess.start((prefix) => renderNginxConfig(spec, settings, nginxMainOptions(prefix), options), port);
+    const site = await cp.call('GET', `/v1/gateway/nginx?listen_host=127.0.0.1&listen_port=${port}`);
+    expect(site.status, site.text).to.equal(200);
+    expect(site.headers.get('content-type')).to.match(/^text\/plain/);
+    nginx = await NginxProcess.start((prefix) => nginxMainConfig(site.text, nginxMainOptions(prefix)), port);
   });
   after(async () => {
     await nginx?.stop();
     await authz?.close();
+    await cp?.close();
     await upstream?.close();
     await idp?.close();
   });
@@ -61,7 +121,7 @@ describe('e2e: client → real nginx (rendered config) → authz-service → ups
     expect(seen.url).to.equal('/llm/v1/chat/sessions?x=1');
     expect(seen.headers['x-portcullis-subject']).to.equal('alice');
     expect(seen.headers['x-portcullis-consumer']).to.equal('alice');
-    expect(seen.headers['x-portcullis-key-id']).to.equal('alice-1');
+    expect(seen.headers['x-portcullis-key-id']).to.equal(keys.aliceId);
     expect(seen.headers['x-portcullis-auth-method']).to.equal('api_key');
     expect(seen.headers['x-portcullis-scopes']).to.equal('chat');
     expect(seen.headers['x-portcullis-plan']).to.equal('standard');
@@ -86,7 +146,7 @@ describe('e2e: client → real nginx (rendered config) → authz-service → ups
   it('strips a key passed as ?user_key= from the query the upstream sees', async () => {
     const seen = echoed(await call(`/llm/v1/chat/x?a=1&user_key=${keys.alice}&b=2`));
     expect(seen.url).to.equal('/llm/v1/chat/x?a=1&b=2');
-    expect(seen.headers['x-portcullis-key-id']).to.equal('alice-1');
+    expect(seen.headers['x-portcullis-key-id']).to.equal(keys.aliceId);
     const first = echoed(await call(`/llm/v1/chat/x?user_key=${keys.alice}`));
     expect(first.url).to.equal('/llm/v1/chat/x');
     expect(JSON.stringify(first)).not.to.contain(keys.alice);

@@ -35,6 +35,12 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** nginx masters still running; told to stop (SIGTERM: fast shutdown, workers included) when the test process exits. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGTERM');
+});
+
 export class NginxProcess {
   #child: ChildProcess | undefined;
   private constructor(
@@ -54,6 +60,8 @@ export class NginxProcess {
     const nginx = new NginxProcess(prefix, port);
     const child = spawn(NGINX_BINARY, [...args, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     nginx.#child = child;
+    running.add(child);
+    child.once('exit', () => running.delete(child));
     let stderr = '';
     child.stderr?.on('data', (d) => (stderr += String(d)));
     let exited = false;

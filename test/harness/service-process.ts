@@ -19,8 +19,10 @@ export interface ServiceProcessOptions {
   /** Repository-relative entry point: TypeScript (run through tsx), or a compiled `dist/….js`. */
   readonly entry: string;
   readonly env: Record<string, string>;
-  /** Port whose /readyz must answer `readyStatus` before start() resolves. */
+  /** Port whose `readyPath` must answer `readyStatus` before start() resolves. */
   readonly port: number;
+  /** Default /readyz. */
+  readonly readyPath?: string;
   readonly readyStatus?: number;
   readonly startTimeoutMs?: number;
 }
@@ -71,13 +73,14 @@ export class ServiceProcess {
       if (this.#child === child) this.#child = undefined;
     });
     const expected = this.options.readyStatus ?? 200;
+    const readyPath = this.options.readyPath ?? '/readyz';
     try {
       await waitFor(
         async () => {
           if (this.#child !== child) throw new Error(`${this.name} exited:\n${this.output.slice(-20).join('\n')}`);
-          return (await send(this.options.port, { path: '/readyz' }).catch(() => ({ status: 0 }))).status === expected;
+          return (await send(this.options.port, { path: readyPath }).catch(() => ({ status: 0 }))).status === expected;
         },
-        `${this.name} answering ${expected} on /readyz`,
+        `${this.name} answering ${expected} on ${readyPath}`,
         this.options.startTimeoutMs ?? 60_000,
         50,
       );

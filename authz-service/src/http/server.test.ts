@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Agent, request } from 'node:http';
 import { Writable } from 'node:stream';
 import { send, sendRaw } from '../../../test/harness/http.js';
 import type { AllowDecision, Decision, DenyDecision } from '../core/decision.js';
@@ -200,21 +201,25 @@ describe('AuthzHttpServer', () => {
 });
 
 describe('AuthzHttpServer shutdown', () => {
-  it('finishes in-flight requests, then stops accepting', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+  /** A ready server on the given engine, trusting loopback, logging nothing. */
+  function quietServer(engine: DecisionEngine): AuthzHttpServer {
     const metrics = new AuthzMetrics();
     const logger = createLogger({ level: 'silent' });
-    const observer = new DecisionObserver({ metrics, logger, allowSampleRate: 0 });
-    const server = new AuthzHttpServer({
-      engine: { decide: async () => (await gate, allow) },
+    return new AuthzHttpServer({
+      engine,
       trustedProxies: new TrustedProxies(['127.0.0.1/32']),
-      observer,
+      observer: new DecisionObserver({ metrics, logger, allowSampleRate: 0 }),
       metrics,
       logger,
       identityHeaders: DEFAULT_IDENTITY_HEADERS,
       ready: () => true,
     });
+  }
+
+  it('finishes in-flight requests, then stops accepting', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = quietServer({ decide: async () => (await gate, allow) });
     const { port } = await server.listen(0, '127.0.0.1');
     const inFlight = send(port, { path: '/forward-auth' });
     await new Promise((r) => setTimeout(r, 50));
@@ -226,5 +231,49 @@ describe('AuthzHttpServer shutdown', () => {
     release();
     expect((await inFlight).status).to.equal(200);
     await closing;
+  });
+  it('drains: unready and closing each connection after its answer, even one in flight when draining began', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const server = quietServer({ decide: async (req) => (req.path === '/slow' ? (await gate, allow) : allow) });
+    const { port } = await server.listen(0, '127.0.0.1');
+    // a gateway's keep-alive pool: one connection reused for every request
+    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += String(c)));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body }));
+        })
+          .on('error', reject)
+          .end();
+      });
+    const trusted = { 'x-forwarded-host': 'api.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-method': 'GET' };
+    try {
+      expect((await get('/readyz')).connection).to.equal('keep-alive');
+      const inFlight = get('/forward-auth', { ...trusted, 'x-forwarded-uri': '/slow' });
+      await new Promise((r) => setTimeout(r, 50));
+      server.startDraining();
+      expect(server.draining).to.equal(true);
+      const readyz = await get('/readyz');
+      expect(readyz.status).to.equal(503);
+      expect(JSON.parse(readyz.body)).to.include({ status: 'draining' });
+      expect(readyz.connection).to.equal('close');
+      // still deciding while draining: nobody has to retry anything yet
+      const decided = await get('/forward-auth', { ...trusted, 'x-forwarded-uri': '/fast' });
+      expect(decided).to.include({ status: 200, connection: 'close' });
+      release();
+      expect(await inFlight).to.include({ status: 200, connection: 'close' });
+      const closed = server.close(10_000);
+      // every connection closed after its answer, so close() is done long before the 10 s grace
+      const started = Date.now();
+      await closed;
+      expect(Date.now() - started).to.be.below(5_000);
+    } finally {
+      release();
+      agent.destroy();
+      await server.close(100);
+    }
   });
 });

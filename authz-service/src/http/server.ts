@@ -58,6 +58,8 @@ export class AuthzHttpServer {
   readonly #decisionIdHeader: string;
   /** Ids for the denials this adapter makes itself (unparsable target, engine failure). */
   readonly #newId = decisionIdGenerator();
+  #draining = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: AuthzHttpServerOptions) {
     this.#options = options;
@@ -89,11 +91,33 @@ export class AuthzHttpServer {
     });
   }
 
+  /** True once draining began (startDraining or close): /readyz answers 503, every answer closes its connection. */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
   /**
-   * Graceful stop: refuse new connections, close idle keep-alive ones, let in-flight requests finish, and
-   * after `graceMs` cut whatever is left.
+   * First step of a graceful stop, while the listener stays open: readiness goes false, so load balancers
+   * that watch /readyz move away, and every answer from now on carries `Connection: close`, so a gateway's
+   * keep-alive pool (nginx, Traefik) drops each connection after its current request instead of reusing
+   * it after the listener is gone.
    */
-  async close(graceMs: number): Promise<void> {
+  startDraining(): void {
+    this.#draining = true;
+  }
+
+  /**
+   * Graceful stop: drain (see startDraining), refuse new connections, close idle keep-alive ones, let
+   * in-flight requests finish (their answers close their connections), and after `graceMs` cut whatever is
+   * left. Idempotent: a second call waits for the first.
+   */
+  close(graceMs: number): Promise<void> {
+    this.#draining = true;
+    this.#closing ??= this.#close(graceMs);
+    return this.#closing;
+  }
+
+  async #close(graceMs: number): Promise<void> {
     if (!this.server.listening) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeIdleConnections();
@@ -111,7 +135,7 @@ export class AuthzHttpServer {
     }
     const path = url.split('?', 1)[0];
     if (req.method === 'OPTIONS' && (path === '/healthz' || path === '/readyz' || path === '/metrics')) {
-      res.writeHead(204, ['allow', 'GET, HEAD, OPTIONS', 'content-length', '0']);
+      this.#head(res, 204, ['allow', 'GET, HEAD, OPTIONS', 'content-length', '0']);
       res.end();
       return;
     }
@@ -121,7 +145,8 @@ export class AuthzHttpServer {
         return;
       case '/readyz': {
         const detail = this.#options.readinessDetail?.() ?? {};
-        if (this.#options.ready()) this.#json(res, 200, JSON.stringify({ status: 'ready', ...detail }));
+        if (this.#draining) this.#json(res, 503, JSON.stringify({ status: 'draining', reason: 'shutting down', ...detail }));
+        else if (this.#options.ready()) this.#json(res, 200, JSON.stringify({ status: 'ready', ...detail }));
         else this.#json(res, 503, JSON.stringify({ status: 'not ready', reason: 'no authorization state loaded yet', ...detail }));
         return;
       }
@@ -176,7 +201,7 @@ export class AuthzHttpServer {
     for (const [name, value] of decision.upstreamHeaders) headers.push(name, value);
     for (const [name, value] of decision.responseHeaders) headers.push(name, value);
     headers.push('content-length', '0');
-    res.writeHead(200, headers);
+    this.#head(res, 200, headers);
     res.end();
   }
 
@@ -197,7 +222,7 @@ export class AuthzHttpServer {
       this.#decisionIdHeader,
       decision.id,
     );
-    res.writeHead(status, headers);
+    this.#head(res, status, headers);
     res.end(body);
   }
 
@@ -205,15 +230,25 @@ export class AuthzHttpServer {
     this.#writeDeny(res, { kind: 'deny', id, code, detail, headers: [] });
   }
 
+  /**
+   * Every answer's head goes out here. While draining it says `Connection: close`, decided when the answer
+   * is written (not when the request came in), so a request that was in flight when draining began still
+   * leaves no idle keep-alive connection behind for a gateway to reuse.
+   */
+  #head(res: ServerResponse, status: number, headers: string[]): void {
+    if (this.#draining) headers.push('connection', 'close');
+    res.writeHead(status, headers);
+  }
+
   #json(res: ServerResponse, status: number, body: string): void {
-    res.writeHead(status, [...JSON_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
+    this.#head(res, status, [...JSON_HEADERS, 'content-length', String(Buffer.byteLength(body))]);
     res.end(body);
   }
 
   async #metrics(res: ServerResponse): Promise<void> {
     try {
       const text = await this.#options.metrics.render();
-      res.writeHead(200, ['content-type', this.#options.metrics.contentType, 'content-length', String(Buffer.byteLength(text))]);
+      this.#head(res, 200, ['content-type', this.#options.metrics.contentType, 'content-length', String(Buffer.byteLength(text))]);
       res.end(text);
     } catch (error) {
       this.#options.logger.error({ err: error }, 'metrics rendering failed');

@@ -6,7 +6,10 @@ export const ADMIN_SCOPE = 'portcullis:admin';
 /** API-key scope that lets a data plane report usage without being an administrator. */
 export const USAGE_REPORT_SCOPE = 'portcullis:usage:report';
 
-export type ActorKind = 'bootstrap' | 'api_key' | 'jwt' | 'system' | 'anonymous';
+/** API-key scope that lets a gateway fetch its rendered configuration (GET /v1/gateway/*), nothing more. */
+export const GATEWAY_SCOPE = 'portcullis:gateway';
+
+export type ActorKind = 'bootstrap' | 'gateway' | 'api_key' | 'jwt' | 'system' | 'anonymous';
 
 export interface Actor {
   readonly kind: ActorKind;
@@ -32,6 +35,8 @@ export interface Caller {
 export const SYSTEM_ACTOR: Actor = Object.freeze({ kind: 'system', id: 'system', admin: true, grants: new Set<string>() });
 export const ANONYMOUS_ACTOR: Actor = Object.freeze({ kind: 'anonymous', id: 'anonymous', admin: false, grants: new Set<string>() });
 export const BOOTSTRAP_ACTOR: Actor = Object.freeze({ kind: 'bootstrap', id: 'bootstrap', admin: true, grants: new Set([ADMIN_SCOPE]) });
+/** Whoever presents PORTCULLIS_GATEWAY_TOKEN: a gateway polling its configuration. */
+export const GATEWAY_ACTOR: Actor = Object.freeze({ kind: 'gateway', id: 'gateway', admin: false, grants: new Set([GATEWAY_SCOPE]) });
 
 export function actorFromPrincipal(principal: Principal, adminRole: string): Actor {
   const grants = new Set([...principal.scopes, ...principal.roles]);

@@ -1,6 +1,7 @@
 /**
  * Authenticates control-plane callers with the data plane's credential resolvers (API keys, JWTs), plus
- * the bootstrap admin key from the environment. Outcomes are values; the HTTP layer maps them.
+ * static tokens from the environment (the bootstrap admin key, the gateway token). Outcomes are values;
+ * the HTTP layer maps them.
  */
 import type { HeaderPair } from '../../../authz-service/src/core/decision.js';
 import type { ErrorCode } from '../../../authz-service/src/core/errors.js';
@@ -9,7 +10,7 @@ import type { KeyHasher } from '../../../authz-service/src/credentials/api-key/f
 import { authenticate } from '../../../authz-service/src/core/authenticate.js';
 import { bearerToken, type CredentialResolver } from '../../../authz-service/src/credentials/resolver.js';
 import type { Secret } from '../../../authz-service/src/core/secret.js';
-import { actorFromPrincipal, BOOTSTRAP_ACTOR, type Actor } from './actor.js';
+import { actorFromPrincipal, type Actor } from './actor.js';
 import type { AuthState } from './auth-state.js';
 
 export type AuthOutcome =
@@ -21,25 +22,32 @@ export interface AuthenticatorOptions {
   readonly resolvers: readonly CredentialResolver[];
   readonly authState: () => Promise<AuthState>;
   readonly hasher: KeyHasher;
-  readonly bootstrapKey?: Secret;
+  /** Bearer tokens set in the environment, each standing for a fixed actor (bootstrap admin, gateway). */
+  readonly staticTokens?: readonly StaticToken[];
   readonly adminRole: string;
   readonly clock: () => number;
+}
+
+export interface StaticToken {
+  readonly token: Secret;
+  readonly actor: Actor;
 }
 
 const CHALLENGE: HeaderPair = ['www-authenticate', 'Bearer realm="portcullis"'];
 
 export class Authenticator {
-  readonly #bootstrapHash: string | undefined;
+  readonly #staticTokens: readonly { readonly hash: string; readonly actor: Actor }[];
 
   constructor(private readonly options: AuthenticatorOptions) {
-    this.#bootstrapHash = options.bootstrapKey && options.hasher.hash(options.bootstrapKey.reveal());
+    this.#staticTokens = (options.staticTokens ?? []).map((t) => ({ hash: options.hasher.hash(t.token.reveal()), actor: t.actor }));
   }
 
   async authenticate(request: NormalizedRequest): Promise<AuthOutcome> {
     const token = bearerToken(request.headers['authorization']);
-    // constant-time: the comparison must not leak how much of a guess was right
-    if (token !== undefined && this.#bootstrapHash !== undefined && this.options.hasher.matches(token, this.#bootstrapHash)) {
-      return { kind: 'authenticated', actor: BOOTSTRAP_ACTOR };
+    if (token !== undefined) {
+      // constant-time (HMACs compared with timingSafeEqual): nothing leaks how much of a guess was right
+      const known = this.#staticTokens.find((t) => this.options.hasher.matches(token, t.hash));
+      if (known) return { kind: 'authenticated', actor: known.actor };
     }
     const { state, service } = await this.options.authState();
     const outcome = await authenticate(this.options.resolvers, request, { state, service, now: this.options.clock() });

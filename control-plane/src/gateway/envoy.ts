@@ -5,8 +5,8 @@
  * strictly as `envoy.config.bootstrap.v3.Bootstrap` with the official protos.
  */
 import { compareMatchOrder, hostMatches, hostRank, type MatchKey } from '../../../authz-service/src/state/compile.js';
-import type { ServiceSpec, StateSpec } from '../../../authz-service/src/state/schema.js';
-import { type GatewaySettings, type SocketAddress, upstreamOrigin } from './settings.js';
+import type { ServiceSpec } from '../../../authz-service/src/state/schema.js';
+import { type GatewaySettings, type GatewayState, type SocketAddress, upstreamOrigin } from './settings.js';
 
 type Json = string | number | boolean | readonly Json[] | { readonly [key: string]: Json };
 export type EnvoyBootstrap = { readonly [key: string]: Json };
@@ -94,7 +94,7 @@ const ACCESS_LOG_FORMAT =
   '%DURATION%ms consumer=%DYNAMIC_METADATA(envoy.filters.http.ext_authz:consumer)% ' +
   'service=%DYNAMIC_METADATA(envoy.filters.http.ext_authz:service)% decision=%DYNAMIC_METADATA(envoy.filters.http.ext_authz:decision_id)%\n';
 
-function listener(state: StateSpec, settings: GatewaySettings): Json {
+function listener(state: GatewayState, settings: GatewaySettings): Json {
   return {
     name: 'portcullis_http',
     address: socketAddress(settings.listen),
@@ -219,7 +219,7 @@ function extAuthzCluster(settings: GatewaySettings): Json {
   };
 }
 
-export function renderEnvoyBootstrap(state: StateSpec, settings: GatewaySettings): EnvoyBootstrap {
+export function renderEnvoyBootstrap(state: GatewayState, settings: GatewaySettings): EnvoyBootstrap {
   return {
     node: { id: 'portcullis-gateway', cluster: 'portcullis-gateway' },
     admin: { address: socketAddress(settings.admin) },

@@ -81,6 +81,9 @@ describe('renderNginxSite', () => {
     expect(text).to.contain('upstream portcullis_svc_keep {\n  server models.internal:443;');
     expect(text).to.contain('proxy_pass https://portcullis_svc_keep;');
     expect(text).to.match(/upstream portcullis_authz \{\n {2}server 127\.0\.0\.1:8181;\n {2}keepalive \d+;/);
+    const balanced = renderNginxSite({ services: [] }, settings, { authzServers: ['10.0.0.7:8181', '10.0.0.8:8181'] });
+    expect(balanced).to.match(/upstream portcullis_authz \{\n {2}server 10\.0\.0\.7:8181;\n {2}server 10\.0\.0\.8:8181;\n {2}keepalive \d+;/);
+    expect(balanced).to.contain('proxy_next_upstream error timeout http_503;');
     for (const directive of ['proxy_pass_request_body off;', 'proxy_set_header X-Original-URI $request_uri;', 'proxy_set_header X-Original-Method $request_method;', 'proxy_set_header X-Forwarded-Uri "";']) {
       expect(text).to.contain(directive);
     }
@@ -106,6 +109,7 @@ describe('rendered nginx config on real nginx', function () {
   let authz: AuthzHttpServer;
   let nginx: NginxProcess;
   let nginxPort: number;
+  let authzPort: number;
   const asked: NormalizedRequest[] = [];
 
   const deny = (code: ErrorCode, headers: HeaderPair[] = []): Decision => ({ kind: 'deny', id: `dec-${code}`, code, detail: code, headers });
@@ -158,7 +162,7 @@ describe('rendered nginx config on real nginx', function () {
       identityHeaders: DEFAULT_IDENTITY_HEADERS,
       ready: () => true,
     });
-    const authzPort = (await authz.listen(0, '127.0.0.1')).port;
+    authzPort = (await authz.listen(0, '127.0.0.1')).port;
     nginxPort = await freePort();
     const state = { services: services([{ name: 'llm', upstream_urls: ['http://upstream.invalid'], match: { path_prefix: '/llm' } }]) };
     const settings = gatewaySettings({ authzHttpUrl: `http://127.0.0.1:${authzPort}`, listen: { host: '127.0.0.1', port: nginxPort } });
@@ -237,6 +241,42 @@ describe('rendered nginx config on real nginx', function () {
   it('matches prefixes by whole segments', async () => {
     expect((await get('/llmx')).status).to.equal(404);
     expect(asked.at(-1)?.path).not.to.equal('/llmx');
+  });
+
+  it('asks the next replica when one is down or answers 503, and reports the last answer (not the list of attempts)', async () => {
+    const deadPort = await freePort();
+    let sickAsked = 0;
+    const sickMetrics = new AuthzMetrics();
+    const sickLogger = createLogger({ level: 'silent' });
+    // a replica without state: every decision is a 503
+    const sick = new AuthzHttpServer({
+      engine: { decide: async () => (sickAsked++, deny('state_stale')) },
+      trustedProxies: new TrustedProxies(['127.0.0.1/32']),
+      observer: new DecisionObserver({ metrics: sickMetrics, logger: sickLogger, allowSampleRate: 0 }),
+      metrics: sickMetrics,
+      logger: sickLogger,
+      identityHeaders: DEFAULT_IDENTITY_HEADERS,
+      ready: () => false,
+    });
+    const sickPort = (await sick.listen(0, '127.0.0.1')).port;
+    const port = await freePort();
+    const state = { services: services([{ name: 'llm', upstream_urls: ['http://upstream.invalid'], match: { path_prefix: '/llm' } }]) };
+    const settings = gatewaySettings({ authzHttpUrl: 'http://authz.invalid:8181', listen: { host: '127.0.0.1', port } });
+    const options = { upstreams: { llm: [`127.0.0.1:${upstream.port}`] }, authzServers: [`127.0.0.1:${deadPort}`, `127.0.0.1:${sickPort}`, `127.0.0.1:${authzPort}`] };
+    const balanced = await NginxProcess.start((prefix) => renderNginxConfig(state, settings, nginxMainOptions(prefix), options), port);
+    try {
+      for (let i = 0; i < 4; i++) {
+        const limited = await send(port, { path: '/llm/429' });
+        expect(limited.status, `429 #${i}`).to.equal(429);
+        expect(limited.headers['retry-after']).to.equal('7');
+        expect(limited.json()).to.include({ code: 'rate_limited' });
+        expect((await send(port, { path: '/llm/allow' })).status, `allow #${i}`).to.equal(200);
+      }
+      expect(sickAsked, 'the 503 replica was asked first at least once').to.be.greaterThan(0);
+    } finally {
+      await balanced.stop();
+      await sick.close(100);
+    }
   });
 
   it('fails closed with 503 when the authz-service is unreachable', async () => {

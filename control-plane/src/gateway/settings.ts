@@ -4,6 +4,10 @@
  * for every renderer (Traefik, nginx, Envoy), so that all three describe the same deployment.
  */
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../../../authz-service/src/core/identity-headers.js';
+import type { StateSpec } from '../../../authz-service/src/state/schema.js';
+
+/** The part of the state a gateway configuration is rendered from: the services. */
+export type GatewayState = Pick<StateSpec, 'services'>;
 
 export interface SocketAddress {
   readonly host: string;

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { expect } from 'chai';
 import { parse, parseAllDocuments } from 'yaml';
 import { compileState } from '../../../authz-service/src/state/compile.js';
 import { type StateInput, StateSchema, type StateSpec } from '../../../authz-service/src/state/schema.js';
 import { identityHeaderList } from '../../../authz-service/src/core/identity-headers.js';
 import { exampleIsCurrent, gatewayConfigPath, sampleState } from '../../../test/harness/gateway-examples.js';
-import { readJson, SHARED_SCHEMAS } from '../../../test/deploy/support/files.js';
-import { compileSchema, describeErrors } from '../../../test/deploy/support/json-schema.js';
+import { expectValidTraefikDynamic as expectValid, validateTraefikDynamic as validate } from '../../../test/harness/traefik-schema.js';
 import { gatewaySettings } from './settings.js';
 import {
   FORWARD_AUTH_KEEP_CREDENTIALS_MIDDLEWARE,
@@ -17,16 +15,6 @@ import {
   type TraefikDynamicConfig,
   traefikRule,
 } from './traefik.js';
-
-/** SchemaStore's Traefik v3 dynamic-configuration schema, vendored beside the repository. */
-const validate = compileSchema(readJson(path.join(SHARED_SCHEMAS, 'traefik-v3-dynamic.schema.json')));
-
-function expectValid(document: unknown): void {
-  // through JSON, as Traefik's HTTP provider receives it
-  const wire = JSON.parse(JSON.stringify(document)) as unknown;
-  const ok = validate(wire);
-  expect(ok, describeErrors(validate.errors)).to.equal(true);
-}
 
 const spec = (input: StateInput): StateSpec => StateSchema.parse(input);
 

@@ -9,9 +9,9 @@
  * to it — so nothing from 3.6+ such as `maxResponseBodySize` either.
  */
 import { compareMatchOrder, hostRank, type MatchKey } from '../../../authz-service/src/state/compile.js';
-import type { ServiceSpec, StateSpec } from '../../../authz-service/src/state/schema.js';
+import type { ServiceSpec } from '../../../authz-service/src/state/schema.js';
 import { identityHeaderList } from '../../../authz-service/src/core/identity-headers.js';
-import { authzEndpoint, type GatewaySettings, upstreamOrigin } from './settings.js';
+import { authzEndpoint, type GatewaySettings, type GatewayState, upstreamOrigin } from './settings.js';
 
 export interface TraefikRouter {
   readonly rule: string;
@@ -110,7 +110,7 @@ export function forwardAuthMiddleware(settings: GatewaySettings, stripCredential
   };
 }
 
-export function renderTraefikConfig(state: StateSpec, settings: GatewaySettings): TraefikDynamicConfig {
+export function renderTraefikConfig(state: GatewayState, settings: GatewaySettings): TraefikDynamicConfig {
   const routers: Record<string, TraefikRouter> = {};
   const services: Record<string, TraefikService> = {};
   const middlewares: Record<string, TraefikForwardAuth> = { [FORWARD_AUTH_MIDDLEWARE]: forwardAuthMiddleware(settings, true) };

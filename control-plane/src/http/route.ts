@@ -15,7 +15,8 @@ import { ANONYMOUS_ACTOR, type Actor, type Caller } from '../auth/actor.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ProblemError } from '../problem-error.js';
 import { recordFailure } from '../services/audit-trail.js';
-import { claimRequest, completeRequest, IDEMPOTENCY_KEY_PATTERN, requestFingerprint, type IdempotentRequest, type ResponseVault } from '../services/idempotency.js';
+import type { Settleable } from '../provisioning/external-change.js';
+import { claimRequest, completeRequest, hasStoredResponse, IDEMPOTENCY_KEY_PATTERN, requestFingerprint, type IdempotentRequest, type ResponseVault } from '../services/idempotency.js';
 import { ensureOwnConsumer } from '../services/self-service.js';
 import { inUnitOfWork, type Clock, type UnitOfWork } from '../services/unit-of-work.js';
 import { sendProblem, toProblem } from './problem-response.js';
@@ -47,9 +48,22 @@ export interface QueryContext<P extends Schema, Q extends Schema> {
   readonly now: Date;
 }
 
-export interface MutationContext<P extends Schema, Q extends Schema, B extends Schema> extends QueryContext<P, Q> {
+export interface PrepareContext<P extends Schema, Q extends Schema, B extends Schema> extends QueryContext<P, Q> {
   readonly body: Out<B>;
+}
+
+export interface MutationContext<P extends Schema, Q extends Schema, B extends Schema, R extends Settleable | undefined = undefined> extends PrepareContext<P, Q, B> {
   readonly uow: UnitOfWork;
+  /** What `prepare` returned (undefined when the route has none, or on an Idempotency-Key replay). */
+  readonly prepared: R | undefined;
+}
+
+export interface SuccessAnswer {
+  readonly status: number;
+  readonly description: string;
+  readonly schema?: z.ZodType;
+  /** Default application/json. Any other type is sent as the handler's string body, unchanged. */
+  readonly contentType?: string;
 }
 
 interface RouteBase<P extends Schema, Q extends Schema, B extends Schema> {
@@ -71,9 +85,9 @@ interface RouteBase<P extends Schema, Q extends Schema, B extends Schema> {
   readonly mergePatch?: boolean;
   /** Honours Idempotency-Key (creating POSTs). */
   readonly idempotent?: boolean;
-  readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType };
+  readonly success: SuccessAnswer;
   /** Other success answers the handler may choose (get-or-create: 200 when it only gets). */
-  readonly alsoSucceeds?: readonly { readonly status: number; readonly description: string; readonly schema?: z.ZodType }[];
+  readonly alsoSucceeds?: readonly SuccessAnswer[];
   /** Documented error statuses besides the ones every operation can answer. */
   readonly errors?: readonly number[];
 }
@@ -83,16 +97,24 @@ export interface QueryRoute<P extends Schema = Schema, Q extends Schema = Schema
   readonly handler: (ctx: QueryContext<P, Q>) => Promise<Reply>;
 }
 
-export interface MutationRoute<P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema> extends RouteBase<P, Q, B> {
+export interface MutationRoute<P extends Schema = Schema, Q extends Schema = Schema, B extends Schema = Schema, R extends Settleable | undefined = undefined>
+  extends RouteBase<P, Q, B> {
   readonly method: 'post' | 'patch' | 'delete';
-  readonly handler: (ctx: MutationContext<P, Q, B>) => Promise<Reply>;
+  /**
+   * Runs after validation and before the transaction, for work in an external system (3scale). Its result
+   * reaches the handler and is settled once the transaction is over: kept if the transaction committed and
+   * used it, undone otherwise, before the response is sent. Skipped for an Idempotency-Key replay.
+   */
+  readonly prepare?: (ctx: PrepareContext<P, Q, B>) => Promise<R>;
+  readonly handler: (ctx: MutationContext<P, Q, B, R>) => Promise<Reply>;
 }
 
-export type Route = QueryRoute<any, any> | MutationRoute<any, any, any>;
+export type Route = QueryRoute<any, any> | MutationRoute<any, any, any, any>;
 
 export const query = <P extends Schema = undefined, Q extends Schema = undefined>(route: QueryRoute<P, Q>): Route => route as Route;
-export const mutation = <P extends Schema = undefined, Q extends Schema = undefined, B extends Schema = undefined>(route: MutationRoute<P, Q, B>): Route =>
-  route as Route;
+export const mutation = <P extends Schema = undefined, Q extends Schema = undefined, B extends Schema = undefined, R extends Settleable | undefined = undefined>(
+  route: MutationRoute<P, Q, B, R>,
+): Route => route as Route;
 
 export interface RouteDeps {
   readonly db: Knex;
@@ -103,6 +125,8 @@ export interface RouteDeps {
   /** Parses a JSON body with the configured size limit. */
   readonly parseJson: RequestHandler;
 }
+
+const JSON_TYPE = 'application/json';
 
 const expressPath = (path: string) => path.replace(/\{([A-Za-z0-9_]+)\}/g, ':$1');
 
@@ -160,6 +184,7 @@ export function mountRoute(app: Express, route: Route, deps: RouteDeps): void {
       ...(req.ip !== undefined ? { ip: req.ip } : {}),
       ...(req.get('user-agent') !== undefined ? { userAgent: req.get('user-agent')!.slice(0, 500) } : {}),
     };
+    let prepared: Settleable | undefined;
     try {
       if (route.access !== 'public') {
         const outcome = await deps.authenticator.authenticate(normalizedRequest(req));
@@ -185,19 +210,26 @@ export function mountRoute(app: Express, route: Route, deps: RouteDeps): void {
         return;
       }
       const idempotency = idempotentRequest(req, route, caller, rawBody);
+      // a replay answers from the stored response: the external work was done by the first request
+      if (route.prepare && !(idempotency !== undefined && (await hasStoredResponse(deps.db, idempotency, new Date(deps.clock()))))) {
+        prepared = (await route.prepare({ ...base, body, now: new Date(deps.clock()) })) as Settleable | undefined;
+      }
       const { value } = await inUnitOfWork(deps.db, caller, route.operationId, deps.clock, async (uow) => {
         if (idempotency) {
           const claim = await claimRequest(uow.tx, deps.vault, idempotency, uow.now);
           if (claim.kind === 'mismatch') throw new ProblemError('idempotency_conflict', 'this Idempotency-Key was used for a different request');
           if (claim.kind === 'replay') return { status: claim.status, value: { status: claim.status, body: claim.body, headers: { 'idempotent-replayed': 'true' } } };
         }
-        const reply = await route.handler({ ...base, body, uow, now: uow.now });
+        const reply = await route.handler({ ...base, body, uow, now: uow.now, prepared });
         const status = reply.status ?? route.success.status;
         if (idempotency) await completeRequest(uow.tx, deps.vault, idempotency, status, reply.body ?? null);
         return { status, value: reply };
       });
+      await prepared?.settle(true);
       send(res, route, value);
     } catch (error) {
+      // settled (undone) before the answer, so a client that sees the error sees nothing half-made
+      await prepared?.settle(false);
       const problem = toProblem(error, deps.logger, state.id);
       if (isMutation || problem.status === 401 || problem.status === 403) {
         await recordFailure(deps.db, caller, {
@@ -227,7 +259,9 @@ function send(res: Response, route: Route, reply: Reply): void {
   if (res.headersSent) return; // the request timed out meanwhile
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
   const status = reply.status ?? route.success.status;
+  const contentType = [route.success, ...(route.alsoSucceeds ?? [])].find((s) => s.status === status)?.contentType;
   if (status === 204 || reply.body === undefined) res.status(status).end();
+  else if (contentType !== undefined && contentType !== JSON_TYPE && typeof reply.body === 'string') res.status(status).type(contentType).send(reply.body);
   else res.status(status).json(reply.body);
 }
 
@@ -241,6 +275,7 @@ const COMMON_ERRORS: Record<number, string> = {
   415: 'Body is not JSON',
   422: 'Idempotency-Key reused with a different request',
   500: 'Internal error',
+  502: 'An external provider (3scale) failed or answered unexpectedly',
   503: 'Timed out or a dependency is unavailable',
 };
 
@@ -254,7 +289,7 @@ export function documentRoute(registry: OpenAPIRegistry, route: Route): void {
   for (const success of [route.success, ...(route.alsoSucceeds ?? [])]) {
     responses[success.status] = {
       description: success.description,
-      ...(success.schema ? { content: { 'application/json': { schema: success.schema } } } : {}),
+      ...(success.schema ? { content: { [success.contentType ?? JSON_TYPE]: { schema: success.schema } } } : {}),
     };
   }
   for (const status of [...statuses].sort()) {

@@ -32,7 +32,8 @@ export async function bootstrapFirstAdmin(db: Knex, lifecycle: KeyLifecycle, clo
     await uow.changesState({ resourceType: 'consumer', resourceId: consumerId, action: 'create' });
     await insertConsumer(uow.tx, consumerId, { name: 'admin', kind: 'service_account', disabled: false }, uow.now);
     uow.audit({ resourceType: 'consumer', resourceId: consumerId, change: { after: { name: 'admin', kind: 'service_account' } } });
-    const issued = await lifecycle.create(uow, { consumerId, name: 'bootstrap admin key', services: [], scopes: [ADMIN_SCOPE], limits: [] });
+    const material = lifecycle.provisioners.builtin.mint();
+    const issued = await lifecycle.create(uow, { consumerId, name: 'bootstrap admin key', services: [], scopes: [ADMIN_SCOPE], limits: [] }, material);
     return { status: 201, value: { created: true, consumerId, keyId: issued.record.id, secret: issued.secret } };
   });
   return value;

@@ -7,7 +7,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Db } from '../store/rows.js';
-import { claimIdempotencyKey, completeIdempotencyKey } from '../store/idempotency.js';
+import { claimIdempotencyKey, completeIdempotencyKey, hasCompletedResponse } from '../store/idempotency.js';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
@@ -73,4 +73,12 @@ export async function claimRequest(tx: Db, vault: ResponseVault, request: Idempo
 
 export async function completeRequest(tx: Db, vault: ResponseVault, request: IdempotentRequest, status: number, body: unknown): Promise<void> {
   await completeIdempotencyKey(tx, request.scope, request.key, status, vault.seal(context(request), JSON.stringify(body)));
+}
+
+/**
+ * A retry whose first request already completed: its stored response will be replayed, so work done
+ * before the transaction (an external system's change) must not be repeated for it.
+ */
+export function hasStoredResponse(db: Db, request: IdempotentRequest, now: Date): Promise<boolean> {
+  return hasCompletedResponse(db, request.scope, request.key, new Date(now.getTime() - IDEMPOTENCY_TTL_MS));
 }

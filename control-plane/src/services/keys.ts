@@ -1,18 +1,24 @@
 /**
  * The API-key lifecycle: create (the secret is returned once), update, revoke, restore, rotate with a
- * grace period, extend expiry. Keys are generated, hashed and shaped by the data plane's own key code,
- * so there is one definition of what a key is.
+ * grace period, extend expiry. Secrets come from the key's provisioner (minted here, or obtained from
+ * 3scale) and are hashed by the data plane's own key code, so there is one definition of what a key is.
+ *
+ * Operations that involve a provisioner come in pairs: `prepareX` runs before the transaction (it may
+ * call an external system) and `x` records the outcome inside it; see provisioning/external-change.ts.
  */
-import { generateApiKey, type KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
+import type { KeyHasher } from '../../../authz-service/src/credentials/api-key/format.js';
 import type { LimitSpec } from '../../../authz-service/src/state/schema.js';
 import type { KeyPatch, KeyResource, KeyStatus } from '../api/keys.js';
 import { newId } from '../ids.js';
-import { conflict, invalid, notFound } from '../problem-error.js';
+import { ProblemError, conflict, invalid, notFound, type FieldError } from '../problem-error.js';
+import type { ExternalChange } from '../provisioning/external-change.js';
+import type { KeyEffect, KeyMaterial, KeyProvisioner, KeyTerms, ManagedKeyField } from '../provisioning/provisioner.js';
+import type { KeyProvisioners } from '../provisioning/router.js';
 import * as keys from '../store/keys.js';
 import type { KeyRecord } from '../store/keys.js';
 import type { Page, PageRequest } from '../store/paging.js';
 import { compact, type Db } from '../store/rows.js';
-import { planIdFor, requireConsumer, serviceIdsFor } from './references.js';
+import { planIdFor, requireConsumer, serviceIdsFor, serviceTargetsFor } from './references.js';
 import { keyCoreFields, liveSecrets } from './state-document.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -34,6 +40,7 @@ export interface NewKey {
   /** Service names or ids; empty: every service. */
   readonly services: readonly string[];
   readonly scopes: readonly string[];
+  /** Ignored when the provisioner dictates terms (see KeyMaterial.terms). */
   readonly plan?: string;
   readonly limits: readonly LimitSpec[];
   readonly expiresAt?: string;
@@ -76,6 +83,8 @@ function requireFuture(expiresAt: string | undefined | null, now: Date, path: st
   if (expiresAt != null && Date.parse(expiresAt) <= now.getTime()) throw invalid(path, 'must be in the future');
 }
 
+const revokedCannotRotate = (id: string) => conflict(`key "${id}" is revoked; a revoked key cannot be rotated`);
+
 export async function getKey(db: Db, id: string, ownerConsumerId?: string): Promise<KeyRecord> {
   const key = await keys.findKey(db, id, ownerConsumerId);
   if (!key) throw notFound(`key "${id}"`);
@@ -86,42 +95,107 @@ export function listKeys(db: Db, page: PageRequest, filter: keys.KeyFilter): Pro
   return keys.listKeys(db, page, filter);
 }
 
+/**
+ * Refuses values for fields the key's provisioner decides (a 3scale key's service, plan and limits). An
+ * empty limits list is what a request without limits carries, so it counts as not given.
+ */
+function refuseManaged(provisioner: KeyProvisioner, fields: Partial<Record<ManagedKeyField, unknown>>, path: string): void {
+  const given = (field: ManagedKeyField) => {
+    const value = fields[field];
+    return value !== undefined && !(field === 'limits' && Array.isArray(value) && value.length === 0);
+  };
+  const errors: FieldError[] = provisioner.managedFields.filter(given).map((f) => ({ path: `${path}.${f}`, message: `decided by ${provisioner.name} for this key` }));
+  if (errors.length > 0) {
+    throw new ProblemError('validation_failed', `this key is provisioned by ${provisioner.name}, which decides its ${provisioner.managedFields.filter(given).join(', ')}`, errors);
+  }
+}
+
+/** What a key's audit row says about where its secret came from, besides the key itself. */
+const originOf = (effect: KeyEffect | undefined) => (effect?.origin ? { origin: effect.origin } : {});
+
+export interface CreateRequest {
+  readonly consumerId: string;
+  /** Service names or ids; empty: every service. */
+  readonly services: readonly string[];
+  readonly name?: string;
+  readonly plan?: string;
+  readonly limits?: readonly LimitSpec[];
+}
+
 export class KeyLifecycle {
   constructor(
     private readonly hasher: KeyHasher,
+    readonly provisioners: KeyProvisioners,
     private readonly hooks: KeyHooks = {},
   ) {}
 
-  #mint(): { secret: string; hash: string; prefix: string } {
-    const generated = generateApiKey();
-    return { secret: generated.key, hash: this.hasher.hash(generated.key), prefix: generated.displayPrefix };
+  // ── before the transaction ─────────────────────────────────────────────────────────────
+
+  /** The new key's secret, from the provisioner of its services. `path` names the services field in errors. */
+  async prepareCreate(db: Db, request: CreateRequest, path = 'body.services'): Promise<ExternalChange<KeyMaterial>> {
+    const targets = await serviceTargetsFor(db, request.services, path);
+    const provisioner = this.provisioners.forServices(targets, path);
+    refuseManaged(provisioner, { plan: request.plan, limits: request.limits }, path.slice(0, path.lastIndexOf('.')));
+    return provisioner.issue(db, compact({ consumerId: request.consumerId, services: targets, name: request.name }));
   }
 
-  async create(uow: UnitOfWork, input: NewKey): Promise<IssuedKey> {
+  async prepareRotate(db: Db, id: string, ownerConsumerId?: string): Promise<ExternalChange<KeyMaterial>> {
+    const key = await getKey(db, id, ownerConsumerId);
+    if (key.revokedAt !== undefined) throw revokedCannotRotate(id);
+    return (await this.provisioners.forKey(db, id)).reissue(db, key);
+  }
+
+  /** Undefined when there is nothing to do (already revoked). */
+  async prepareRevoke(db: Db, id: string, ownerConsumerId?: string): Promise<ExternalChange<KeyEffect> | undefined> {
+    const key = await getKey(db, id, ownerConsumerId);
+    if (key.revokedAt !== undefined) return undefined;
+    return (await this.provisioners.forKey(db, id)).suspend(db, key);
+  }
+
+  async prepareRestore(db: Db, id: string): Promise<ExternalChange<KeyEffect> | undefined> {
+    const key = await getKey(db, id);
+    if (key.revokedAt === undefined) return undefined;
+    return (await this.provisioners.forKey(db, id)).resume(db, key);
+  }
+
+  // ── inside the transaction ─────────────────────────────────────────────────────────────
+
+  async create(uow: UnitOfWork, input: NewKey, material: KeyMaterial): Promise<IssuedKey> {
     const id = newId('key', uow.now.getTime());
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'create' });
     await requireConsumer(uow.tx, input.consumerId);
     const serviceIds = await serviceIdsFor(uow.tx, input.services);
-    const planId = await planIdFor(uow.tx, input.plan);
+    const terms: KeyTerms = material.terms ?? compact({ plan: input.plan, limits: input.limits });
+    const planId = await planIdFor(uow.tx, terms.plan);
     requireFuture(input.expiresAt, uow.now, 'body.expires_at');
 
-    const minted = this.#mint();
     await keys.insertKey(
       uow.tx,
       id,
       input.consumerId,
-      compact({ name: input.name, scopes: [...new Set(input.scopes)], planId, limits: input.limits, expiresAt: input.expiresAt }),
+      compact({ name: input.name, scopes: [...new Set(input.scopes)], planId, limits: terms.limits, expiresAt: input.expiresAt }),
       uow.now,
     );
     await this.hooks.duringKeyCreate?.(id);
-    await keys.insertSecret(uow.tx, id, minted, uow.now);
+    await keys.insertSecret(uow.tx, id, { hash: this.hasher.hash(material.secret), prefix: material.prefix }, uow.now);
     await keys.setKeyServices(uow.tx, id, serviceIds);
+    await material.record?.(uow.tx, id, uow.now);
     const record = await getKey(uow.tx, id);
-    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { after: auditView(record) } });
-    return { record, secret: minted.secret };
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { after: auditView(record), ...originOf(material) } });
+    return { record, secret: material.secret };
   }
 
   async update(uow: UnitOfWork, id: string, patch: KeyPatch, ownerConsumerId?: string): Promise<KeyRecord> {
+    refuseManaged(await this.provisioners.forKey(uow.tx, id), patch, 'body');
+    return this.#update(uow, id, patch, ownerConsumerId);
+  }
+
+  /** The plan and limits the key's external system now dictates (reconciliation). */
+  applyTerms(uow: UnitOfWork, id: string, terms: KeyTerms): Promise<KeyRecord> {
+    return this.#update(uow, id, { plan: terms.plan ?? null, limits: [...terms.limits] });
+  }
+
+  async #update(uow: UnitOfWork, id: string, patch: KeyPatch, ownerConsumerId?: string): Promise<KeyRecord> {
     const before = await getKey(uow.tx, id, ownerConsumerId);
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'update' });
     if (patch.services !== undefined) await keys.setKeyServices(uow.tx, id, await serviceIdsFor(uow.tx, patch.services));
@@ -148,21 +222,23 @@ export class KeyLifecycle {
   }
 
   /** Revoking twice is not an error: the key stays revoked since the first time. */
-  async revoke(uow: UnitOfWork, id: string, reason: string | undefined, ownerConsumerId?: string): Promise<KeyRecord> {
+  async revoke(uow: UnitOfWork, id: string, reason: string | undefined, ownerConsumerId?: string, effect?: KeyEffect): Promise<KeyRecord> {
     const before = await getKey(uow.tx, id, ownerConsumerId);
     if (before.revokedAt !== undefined) return before;
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'revoke' });
     await keys.setRevoked(uow.tx, id, uow.now, uow.now);
-    uow.audit({ resourceType: RESOURCE, resourceId: id, change: compact({ revoked: true, reason }) });
+    await effect?.record?.(uow.tx, id, uow.now);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: compact({ revoked: true, reason, ...originOf(effect) }) });
     return getKey(uow.tx, id);
   }
 
-  async restore(uow: UnitOfWork, id: string): Promise<KeyRecord> {
+  async restore(uow: UnitOfWork, id: string, effect?: KeyEffect): Promise<KeyRecord> {
     const before = await getKey(uow.tx, id);
     if (before.revokedAt === undefined) return before;
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'restore' });
     await keys.setRevoked(uow.tx, id, null, uow.now);
-    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { revoked: false, was_revoked_at: before.revokedAt } });
+    await effect?.record?.(uow.tx, id, uow.now);
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { revoked: false, was_revoked_at: before.revokedAt, ...originOf(effect) } });
     return getKey(uow.tx, id);
   }
 
@@ -170,26 +246,26 @@ export class KeyLifecycle {
    * New secret, same key: id, consumer, services, usage and buckets stay. The superseded secrets keep
    * working until now + grace (0: they stop now), then die.
    */
-  async rotate(uow: UnitOfWork, id: string, graceSeconds: number, ownerConsumerId?: string): Promise<IssuedKey> {
+  async rotate(uow: UnitOfWork, id: string, graceSeconds: number, ownerConsumerId: string | undefined, material: KeyMaterial): Promise<IssuedKey> {
     await getKey(uow.tx, id, ownerConsumerId);
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'rotate' });
     const before = await keys.findKey(uow.tx, id, ownerConsumerId, true);
     if (!before) throw notFound(`key "${id}"`);
-    if (before.revokedAt !== undefined) throw conflict(`key "${id}" is revoked; a revoked key cannot be rotated`);
+    if (before.revokedAt !== undefined) throw revokedCannotRotate(id);
     const graceEnd = new Date(uow.now.getTime() + graceSeconds * 1000);
     const live = await keys.endSecrets(uow.tx, id, graceEnd, uow.now);
     if (live >= MAX_LIVE_SECRETS) {
       throw conflict(`key "${id}" already has ${live} secrets in their grace period; rotate with a shorter grace or wait`);
     }
-    const minted = this.#mint();
-    await keys.insertSecret(uow.tx, id, minted, uow.now);
+    await keys.insertSecret(uow.tx, id, { hash: this.hasher.hash(material.secret), prefix: material.prefix }, uow.now);
+    await material.record?.(uow.tx, id, uow.now);
     const record = await getKey(uow.tx, id);
     uow.audit({
       resourceType: RESOURCE,
       resourceId: id,
-      change: { rotated: true, grace_seconds: graceSeconds, superseded_until: graceEnd.toISOString(), new_prefix: minted.prefix },
+      change: { rotated: true, grace_seconds: graceSeconds, superseded_until: graceEnd.toISOString(), new_prefix: material.prefix, ...originOf(material) },
     });
-    return { record, secret: minted.secret };
+    return { record, secret: material.secret };
   }
 
   /** Moves expiry later; shortening it is a PATCH. */
@@ -200,6 +276,6 @@ export class KeyLifecycle {
       throw invalid('body.expires_at', `must be later than the current expiry ${before.expiresAt}`);
     }
     requireFuture(expiresAt, uow.now, 'body.expires_at');
-    return this.update(uow, id, { expires_at: expiresAt });
+    return this.#update(uow, id, { expires_at: expiresAt });
   }
 }

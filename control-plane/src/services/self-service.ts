@@ -17,6 +17,8 @@ import type { Page, PageRequest } from '../store/paging.js';
 import type { Db } from '../store/rows.js';
 import { findService, listServices } from '../store/services.js';
 import { ensureSubjectConsumer, getConsumer } from './consumers.js';
+import { takeChange, type ExternalChange } from '../provisioning/external-change.js';
+import type { KeyMaterial } from '../provisioning/provisioner.js';
 import type { IssuedKey, KeyLifecycle } from './keys.js';
 import { inUnitOfWork, type Clock, type UnitOfWork } from './unit-of-work.js';
 
@@ -116,49 +118,94 @@ function checkScopes(caller: Caller, scopes: readonly string[]): void {
   if (errors.length > 0) throw new ProblemError('validation_failed', 'a key can only carry scopes its owner holds', errors);
 }
 
-async function checkQuota(uow: UnitOfWork, consumerId: string): Promise<void> {
-  if ((await countActiveKeys(uow.tx, consumerId, uow.now)) >= MAX_SELF_SERVICE_KEYS) {
+async function checkQuota(db: Db, consumerId: string, now: Date): Promise<void> {
+  if ((await countActiveKeys(db, consumerId, now)) >= MAX_SELF_SERVICE_KEYS) {
     throw conflict(`you already hold ${MAX_SELF_SERVICE_KEYS} active keys; revoke one first`);
   }
 }
 
-export async function createMyKey(uow: UnitOfWork, lifecycle: KeyLifecycle, consumerId: string, input: MyKeyCreate): Promise<IssuedKey> {
-  checkScopes(uow.caller, input.scopes);
+/** Everything about a self-service key request that can be refused without a transaction. */
+async function checkMyKey(db: Db, caller: Caller, input: MyKeyCreate): Promise<void> {
+  checkScopes(caller, input.scopes);
   const errors: FieldError[] = [];
   for (const [i, ref] of input.services.entries()) {
-    const service = await selfServiceTarget(uow.tx, ref);
+    const service = await selfServiceTarget(db, ref);
     if (!service) errors.push({ path: `body.services[${i}]`, message: `no self-service service "${ref}"` });
     else if (!acceptsKeys(service)) errors.push({ path: `body.services[${i}]`, message: `service "${ref}" does not accept API keys` });
   }
   if (errors.length > 0) throw new ProblemError('validation_failed', 'some services cannot be used with a self-service key', errors);
-  await checkQuota(uow, consumerId);
-  return lifecycle.create(uow, {
-    consumerId,
-    services: input.services,
-    scopes: input.scopes,
-    limits: [],
-    ...(input.name !== undefined ? { name: input.name } : {}),
-    ...(input.expires_at !== undefined ? { expiresAt: input.expires_at } : {}),
-  });
+}
+
+/** Before the transaction: refuse what can be refused, then get the key's secret from its provisioner. */
+export async function prepareMyKey(
+  db: Db,
+  caller: Caller,
+  lifecycle: KeyLifecycle,
+  consumerId: string,
+  input: MyKeyCreate,
+  now: Date,
+): Promise<ExternalChange<KeyMaterial>> {
+  await checkMyKey(db, caller, input);
+  await checkQuota(db, consumerId, now);
+  return lifecycle.prepareCreate(db, { consumerId, services: input.services, ...(input.name !== undefined ? { name: input.name } : {}) });
+}
+
+export async function createMyKey(uow: UnitOfWork, lifecycle: KeyLifecycle, consumerId: string, input: MyKeyCreate, material: KeyMaterial): Promise<IssuedKey> {
+  await checkMyKey(uow.tx, uow.caller, input);
+  await checkQuota(uow.tx, consumerId, uow.now);
+  return lifecycle.create(
+    uow,
+    {
+      consumerId,
+      services: input.services,
+      scopes: input.scopes,
+      limits: [],
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.expires_at !== undefined ? { expiresAt: input.expires_at } : {}),
+    },
+    material,
+  );
 }
 
 export type ServiceKey = { readonly created: true; readonly issued: IssuedKey } | { readonly created: false; readonly record: IssuedKey['record'] };
+
+async function keyTarget(db: Db, serviceRef: string): Promise<ServiceResource> {
+  const service = await selfServiceTarget(db, serviceRef);
+  if (!service) throw notFound(`service "${serviceRef}"`);
+  if (!acceptsKeys(service)) throw conflict(`service "${service.name}" does not accept API keys`);
+  return service;
+}
+
+/**
+ * Before the transaction of `serviceKey`: nothing when the caller already holds a key for the service,
+ * otherwise the new key's secret from the service's provisioner (3scale: the user's application there).
+ */
+export async function prepareServiceKey(db: Db, lifecycle: KeyLifecycle, consumerId: string, serviceRef: string, now: Date): Promise<ExternalChange<KeyMaterial> | undefined> {
+  const service = await keyTarget(db, serviceRef);
+  if ((await activeKeysForService(db, consumerId, service.id, now))[0]) return undefined;
+  await checkQuota(db, consumerId, now);
+  return lifecycle.prepareCreate(db, { consumerId, services: [service.id], name: service.name }, 'params.service');
+}
 
 /**
  * The MLaaS `/api/services/init`: the caller's key for one service, created if they hold none. The secret
  * is only in the answer when this call created the key.
  */
-export async function serviceKey(uow: UnitOfWork, lifecycle: KeyLifecycle, consumerId: string, serviceRef: string): Promise<ServiceKey> {
-  const service = await selfServiceTarget(uow.tx, serviceRef);
-  if (!service) throw notFound(`service "${serviceRef}"`);
-  if (!acceptsKeys(service)) throw conflict(`service "${service.name}" does not accept API keys`);
+export async function serviceKey(
+  uow: UnitOfWork,
+  lifecycle: KeyLifecycle,
+  consumerId: string,
+  serviceRef: string,
+  prepared: ExternalChange<KeyMaterial> | undefined,
+): Promise<ServiceKey> {
+  const service = await keyTarget(uow.tx, serviceRef);
   const existing = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
   if (existing[0]) return { created: false, record: existing[0] };
   // take the state lock, then look again: two concurrent first calls must not both create
   await uow.lockState();
   const raced = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
   if (raced[0]) return { created: false, record: raced[0] };
-  await checkQuota(uow, consumerId);
-  const issued = await lifecycle.create(uow, { consumerId, services: [service.id], scopes: [], limits: [], name: service.name });
+  await checkQuota(uow.tx, consumerId, uow.now);
+  const issued = await lifecycle.create(uow, { consumerId, services: [service.id], scopes: [], limits: [], name: service.name }, takeChange(prepared));
   return { created: true, issued };
 }

@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import type { Caller } from '../auth/actor.js';
 import { insertAudit } from '../store/audit.js';
-import { bumpRevision, recordStateChange, type StateChange } from '../store/revision.js';
+import { bumpRevision, lockRevisionRow, recordStateChange, type StateChange } from '../store/revision.js';
 
 export interface AuditNote {
   readonly resourceType: string;
@@ -43,6 +43,14 @@ export class UnitOfWork {
   async lockState(): Promise<number> {
     this.#revision ??= await bumpRevision(this.tx);
     return this.#revision;
+  }
+
+  /**
+   * Holds the state lock without taking a revision, so a check that finds nothing to change leaves the
+   * revision (and every data plane's copy of the state) alone. A later changesState takes the revision.
+   */
+  async holdStateLock(): Promise<void> {
+    if (this.#revision === undefined) await lockRevisionRow(this.tx);
   }
 
   get revision(): number | undefined {

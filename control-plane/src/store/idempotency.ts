@@ -30,3 +30,9 @@ export async function claimIdempotencyKey(tx: Db, scope: string, key: string, fi
 export async function completeIdempotencyKey(tx: Db, scope: string, key: string, status: number, response: string): Promise<void> {
   await tx('idempotency_keys').where({ scope, key }).update({ status, response });
 }
+
+/** Whether (scope, key) already has a completed, unexpired response; read outside any transaction. */
+export async function hasCompletedResponse(db: Db, scope: string, key: string, notBefore: Date): Promise<boolean> {
+  const row = await db('idempotency_keys').where({ scope, key }).where('status', '>', 0).where('created_at', '>=', notBefore).first('key');
+  return row !== undefined;
+}

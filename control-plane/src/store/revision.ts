@@ -18,6 +18,11 @@ export async function bumpRevision(tx: Db): Promise<number> {
   return int(rows[0]!.revision);
 }
 
+/** The same lock as bumpRevision, without taking a revision: for work that may turn out to change nothing. */
+export async function lockRevisionRow(tx: Db): Promise<void> {
+  await tx('state_revision').where({ id: 1 }).forUpdate().first('revision');
+}
+
 export async function recordStateChange(tx: Db, revision: number, change: StateChange, at: Date): Promise<void> {
   await tx('state_changes')
     .insert({ revision, at, resource_type: change.resourceType, resource_id: change.resourceId, action: change.action })

@@ -17,7 +17,10 @@ export async function compiledState(h: Harness): Promise<CompiledState> {
   return result.state;
 }
 
-function requestWith(key: string): NormalizedRequest {
+/** How the key is presented: as a bearer token (Portcullis keys) or in X-API-Key (any key, e.g. a 3scale user_key). */
+export type KeyCarrier = 'authorization' | 'x-api-key';
+
+function requestWith(key: string, carrier: KeyCarrier): NormalizedRequest {
   return {
     method: 'GET',
     scheme: 'https',
@@ -25,17 +28,17 @@ function requestWith(key: string): NormalizedRequest {
     path: '/',
     query: '',
     clientIp: '127.0.0.1',
-    headers: { authorization: `Bearer ${key}` },
+    headers: carrier === 'authorization' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key },
     adapter: 'forward_auth',
   };
 }
 
 /** 'resolved', or the rejection code, for `key` against the current state document at `nowMs`. */
-export async function judgeKey(h: Harness, key: string, nowMs: number, serviceName: string): Promise<string> {
+export async function judgeKey(h: Harness, key: string, nowMs: number, serviceName: string, carrier: KeyCarrier = 'authorization'): Promise<string> {
   const state = await compiledState(h);
   const service = state.services.get(serviceName);
   assert.exists(service, `service ${serviceName} in the state document`);
-  const outcome = await new ApiKeyResolver({ hasher: h.cp.hasher }).resolve(requestWith(key), { state, service: service!, now: nowMs });
+  const outcome = await new ApiKeyResolver({ hasher: h.cp.hasher }).resolve(requestWith(key, carrier), { state, service: service!, now: nowMs });
   return outcome.kind === 'rejected' ? outcome.code : outcome.kind;
 }
 

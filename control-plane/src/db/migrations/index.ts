@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import { SECRETS_MIGRATION_NAME, secretsMigration } from '../../secrets/migration.js';
 import * as initial from './001-initial.js';
 import * as sync from './003-sync.js';
+import * as threescale from './003-threescale.js';
 
 interface NamedMigration {
   readonly name: string;
@@ -17,6 +18,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   { name: '001-initial', migration: initial },
   { name: SECRETS_MIGRATION_NAME, migration: secretsMigration },
   { name: '003-sync', migration: sync },
+  { name: '003-threescale', migration: threescale },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {

@@ -11,6 +11,7 @@ import {
   KeyWithSecretSchema,
 } from '../../api/keys.js';
 import { UsageQuerySchema, UsageReportSchema } from '../../api/usage.js';
+import { takeChange } from '../../provisioning/external-change.js';
 import { getKey, keyResource, listKeys, type IssuedKey, type KeyLifecycle } from '../../services/keys.js';
 import { serviceIdsFor } from '../../services/references.js';
 import { keyUsageReport } from '../../services/usage.js';
@@ -39,16 +40,29 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       idempotent: true,
       body: KeyCreateSchema,
       success: { status: 201, description: 'The key with its secret', schema: KeyWithSecretSchema },
-      handler: async ({ uow, body }) => {
-        const issued = await lifecycle.create(uow, {
+      errors: [502],
+      prepare: ({ db, body }) =>
+        lifecycle.prepareCreate(db, {
           consumerId: body.consumer_id,
           services: body.services,
-          scopes: body.scopes,
           limits: body.limits,
           ...(body.name !== undefined ? { name: body.name } : {}),
           ...(body.plan !== undefined ? { plan: body.plan } : {}),
-          ...(body.expires_at !== undefined ? { expiresAt: body.expires_at } : {}),
-        });
+        }),
+      handler: async ({ uow, body, prepared }) => {
+        const issued = await lifecycle.create(
+          uow,
+          {
+            consumerId: body.consumer_id,
+            services: body.services,
+            scopes: body.scopes,
+            limits: body.limits,
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.plan !== undefined ? { plan: body.plan } : {}),
+            ...(body.expires_at !== undefined ? { expiresAt: body.expires_at } : {}),
+          },
+          takeChange(prepared),
+        );
         return { body: withSecret(issued, uow.now) };
       },
     }),
@@ -108,7 +122,10 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       bodyOptional: true,
       success: { status: 200, description: 'The revoked key', schema: KeyResourceSchema },
       errors: [404],
-      handler: async ({ uow, params, body }) => ({ body: keyResource(await lifecycle.revoke(uow, params.id, body.reason), uow.now.getTime()) }),
+      prepare: ({ db, params }) => lifecycle.prepareRevoke(db, params.id),
+      handler: async ({ uow, params, body, prepared }) => ({
+        body: keyResource(await lifecycle.revoke(uow, params.id, body.reason, undefined, prepared?.use()), uow.now.getTime()),
+      }),
     }),
     mutation({
       operationId: 'restoreKey',
@@ -122,8 +139,9 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       body: EmptyBodySchema,
       bodyOptional: true,
       success: { status: 200, description: 'The restored key', schema: KeyResourceSchema },
-      errors: [404],
-      handler: async ({ uow, params }) => ({ body: keyResource(await lifecycle.restore(uow, params.id), uow.now.getTime()) }),
+      errors: [404, 409, 502],
+      prepare: ({ db, params }) => lifecycle.prepareRestore(db, params.id),
+      handler: async ({ uow, params, prepared }) => ({ body: keyResource(await lifecycle.restore(uow, params.id, prepared?.use()), uow.now.getTime()) }),
     }),
     mutation({
       operationId: 'rotateKey',
@@ -138,8 +156,11 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       body: KeyRotateSchema,
       bodyOptional: true,
       success: { status: 200, description: 'The key with its new secret', schema: KeyWithSecretSchema },
-      errors: [404, 409],
-      handler: async ({ uow, params, body }) => ({ body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds), uow.now) }),
+      errors: [404, 409, 502],
+      prepare: ({ db, params }) => lifecycle.prepareRotate(db, params.id),
+      handler: async ({ uow, params, body, prepared }) => ({
+        body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds, undefined, takeChange(prepared)), uow.now),
+      }),
     }),
     mutation({
       operationId: 'extendKey',

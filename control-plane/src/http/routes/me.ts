@@ -8,7 +8,8 @@ import { ConsumerResourceSchema } from '../../api/consumers.js';
 import { KeyResourceSchema, KeyRevokeSchema, KeyRotateSchema, KeyWithSecretSchema, MyKeyCreateSchema, MyKeyPatchSchema } from '../../api/keys.js';
 import { UsageQuerySchema, UsageReportSchema } from '../../api/usage.js';
 import { getKey, keyResource, listKeys, type KeyLifecycle } from '../../services/keys.js';
-import { createMyKey, me, myServices, serviceKey } from '../../services/self-service.js';
+import { takeChange } from '../../provisioning/external-change.js';
+import { createMyKey, me, myServices, prepareMyKey, prepareServiceKey, serviceKey } from '../../services/self-service.js';
 import { consumerUsageReport, keyUsageReport } from '../../services/usage.js';
 import { pageBody, pageRequest } from '../cursor.js';
 import { mutation, query, type Route } from '../route.js';
@@ -89,9 +90,10 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       bodyOptional: true,
       success: { status: 201, description: 'Created; `key.key` is the secret, shown this once', schema: ServiceKeySchema },
       alsoSucceeds: [{ status: 200, description: 'The key I already hold, without its secret', schema: ServiceKeySchema }],
-      errors: [404, 409],
-      handler: async ({ uow, consumerId, params }) => {
-        const result = await serviceKey(uow, lifecycle, consumerId, params.service);
+      errors: [404, 409, 502],
+      prepare: ({ db, consumerId, params, now }) => prepareServiceKey(db, lifecycle, consumerId, params.service, now),
+      handler: async ({ uow, consumerId, params, prepared }) => {
+        const result = await serviceKey(uow, lifecycle, consumerId, params.service, prepared);
         return result.created
           ? { status: 201, body: { created: true, key: withSecret(result.issued, uow.now) } }
           : { status: 200, body: { created: false, key: keyResource(result.record, uow.now.getTime()) } };
@@ -123,8 +125,9 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       idempotent: true,
       body: MyKeyCreateSchema,
       success: { status: 201, description: 'The key with its secret', schema: KeyWithSecretSchema },
-      errors: [409],
-      handler: async ({ uow, consumerId, body }) => ({ body: withSecret(await createMyKey(uow, lifecycle, consumerId, body), uow.now) }),
+      errors: [409, 502],
+      prepare: ({ db, caller, consumerId, body, now }) => prepareMyKey(db, caller, lifecycle, consumerId, body, now),
+      handler: async ({ uow, consumerId, body, prepared }) => ({ body: withSecret(await createMyKey(uow, lifecycle, consumerId, body, takeChange(prepared)), uow.now) }),
     }),
     query({
       operationId: 'getMyKey',
@@ -166,8 +169,11 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       body: KeyRotateSchema,
       bodyOptional: true,
       success: { status: 200, description: 'The key with its new secret', schema: KeyWithSecretSchema },
-      errors: [404, 409],
-      handler: async ({ uow, consumerId, params, body }) => ({ body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds, consumerId), uow.now) }),
+      errors: [404, 409, 502],
+      prepare: ({ db, consumerId, params }) => lifecycle.prepareRotate(db, params.id, consumerId),
+      handler: async ({ uow, consumerId, params, body, prepared }) => ({
+        body: withSecret(await lifecycle.rotate(uow, params.id, body.grace_seconds, consumerId, takeChange(prepared)), uow.now),
+      }),
     }),
     mutation({
       operationId: 'revokeMyKey',
@@ -182,7 +188,10 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       bodyOptional: true,
       success: { status: 200, description: 'The revoked key', schema: KeyResourceSchema },
       errors: [404],
-      handler: async ({ uow, consumerId, params, body }) => ({ body: keyResource(await lifecycle.revoke(uow, params.id, body.reason, consumerId), uow.now.getTime()) }),
+      prepare: ({ db, consumerId, params }) => lifecycle.prepareRevoke(db, params.id, consumerId),
+      handler: async ({ uow, consumerId, params, body, prepared }) => ({
+        body: keyResource(await lifecycle.revoke(uow, params.id, body.reason, consumerId, prepared?.use()), uow.now.getTime()),
+      }),
     }),
     query({
       operationId: 'getMyKeyUsage',
