@@ -21,10 +21,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { generateApiKey } from '../../authz-service/src/credentials/api-key/format.js';
-import { freePort, waitFor } from '../harness/ports.js';
+import { waitFor } from '../harness/ports.js';
+import { type ControlPlaneProcess, type ReplicaProcess, startControlPlaneProcess, startReplicaProcess } from '../harness/portcullis-processes.js';
 import { createTempDatabase, type TempDatabase } from '../harness/postgres.js';
-import { REPO_ROOT, ServiceProcess } from '../harness/service-process.js';
-import { type AdminCall, adminCaller, createKey, seedCatalog, SYNC_TOKEN } from '../harness/sync.js';
+import { REPO_ROOT, type ServiceProcess } from '../harness/service-process.js';
+import { createKey, seedCatalog } from '../harness/sync.js';
 
 const number = (name: string, fallback: number) => {
   const value = Number(process.env[name]);
@@ -45,49 +46,25 @@ const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 // ── processes ───────────────────────────────────────────────────────────────────
 
-async function controlPlane(name: string, databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<{ process: ServiceProcess; call: AdminCall; syncPort: number }> {
-  const port = await freePort();
-  const syncPort = await freePort();
-  const process = await ServiceProcess.start(name, {
+const controlPlane = (name: string, databaseUrl: string): Promise<ControlPlaneProcess> =>
+  startControlPlaneProcess(name, {
+    databaseUrl,
+    dataDir: mkdtempSync(join(tmpdir(), 'pc-bench-cp-')),
+    pepper: PEPPER,
+    adminKey: ADMIN_KEY,
     entry: dist('control-plane/src/main.js'),
-    port,
-    env: {
-      PORTCULLIS_DATABASE_URL: databaseUrl,
-      PORTCULLIS_KEY_PEPPER: PEPPER,
-      PORTCULLIS_BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
-      PORTCULLIS_CONTROL_PLANE_PORT: String(port),
-      PORTCULLIS_SYNC_PORT: String(syncPort),
-      PORTCULLIS_SYNC_HOST: '127.0.0.1',
-      PORTCULLIS_SYNC_TOKEN: SYNC_TOKEN,
-      PORTCULLIS_DATA_DIR: mkdtempSync(join(tmpdir(), 'pc-bench-cp-')),
-      PORTCULLIS_LOG_LEVEL: 'warn',
-      ...extraEnv,
-    },
     startTimeoutMs: 120_000,
   });
-  return { process, call: adminCaller(`http://127.0.0.1:${port}`, ADMIN_KEY), syncPort };
-}
 
-async function replica(name: string, syncPort: number, logLevel = 'warn'): Promise<{ process: ServiceProcess; port: number }> {
-  const port = await freePort();
-  const process = await ServiceProcess.start(name, {
+const replica = (name: string, syncPort: number, logLevel = 'warn'): Promise<ReplicaProcess> =>
+  startReplicaProcess(name, {
+    syncPort,
+    snapshotDir: mkdtempSync(join(tmpdir(), 'pc-bench-replica-')),
+    pepper: PEPPER,
     entry: dist('authz-service/src/main.js'),
-    port,
-    env: {
-      PORTCULLIS_AUTHZ_PORT: String(port),
-      PORTCULLIS_AUTHZ_HOST: '127.0.0.1',
-      PORTCULLIS_EXT_AUTHZ_PORT: 'off',
-      PORTCULLIS_SYNC_TARGET: `127.0.0.1:${syncPort}`,
-      PORTCULLIS_SYNC_TOKEN: SYNC_TOKEN,
-      PORTCULLIS_KEY_PEPPER: PEPPER,
-      PORTCULLIS_REPLICA_ID: name,
-      PORTCULLIS_ALLOW_LOG_SAMPLE_RATE: '0',
-      PORTCULLIS_LOG_LEVEL: logLevel,
-    },
     startTimeoutMs: 600_000,
+    env: { PORTCULLIS_ALLOW_LOG_SAMPLE_RATE: '0', PORTCULLIS_LOG_LEVEL: logLevel },
   });
-  return { process, port };
-}
 
 // ── 1. revocation lag ───────────────────────────────────────────────────────────
 

@@ -15,6 +15,9 @@ export interface ControlPlaneProcessOptions {
   /** PORTCULLIS_BOOTSTRAP_ADMIN_KEY */
   readonly adminKey: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Default: the TypeScript source; the benchmark runs the compiled `dist/…` build. */
+  readonly entry?: string;
+  readonly startTimeoutMs?: number;
 }
 
 export interface ControlPlaneProcess {
@@ -30,8 +33,9 @@ export async function startControlPlaneProcess(name: string, options: ControlPla
   const port = await freePort();
   const syncPort = await freePort();
   const process = await ServiceProcess.start(name, {
-    entry: 'control-plane/src/main.ts',
+    entry: options.entry ?? 'control-plane/src/main.ts',
     port,
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
     env: {
       PORTCULLIS_DATABASE_URL: options.databaseUrl,
       PORTCULLIS_KEY_PEPPER: options.pepper,
@@ -55,6 +59,9 @@ export interface ReplicaProcessOptions {
   readonly snapshotDir: string;
   readonly pepper: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Default: the TypeScript source; the benchmark runs the compiled `dist/…` build. */
+  readonly entry?: string;
+  readonly startTimeoutMs?: number;
 }
 
 export interface ReplicaProcess {
@@ -68,8 +75,9 @@ export interface ReplicaProcess {
 export async function startReplicaProcess(name: string, options: ReplicaProcessOptions): Promise<ReplicaProcess> {
   const port = await freePort();
   const process = await ServiceProcess.start(name, {
-    entry: 'authz-service/src/main.ts',
+    entry: options.entry ?? 'authz-service/src/main.ts',
     port,
+    ...(options.startTimeoutMs !== undefined ? { startTimeoutMs: options.startTimeoutMs } : {}),
     env: {
       PORTCULLIS_AUTHZ_PORT: String(port),
       PORTCULLIS_AUTHZ_HOST: '127.0.0.1',
