@@ -46,10 +46,17 @@ const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 // ── processes ───────────────────────────────────────────────────────────────────
 
+const scratchDirs: string[] = [];
+function scratchDir(label: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `pc-bench-${label}-`));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 const controlPlane = (name: string, databaseUrl: string): Promise<ControlPlaneProcess> =>
   startControlPlaneProcess(name, {
     databaseUrl,
-    dataDir: mkdtempSync(join(tmpdir(), 'pc-bench-cp-')),
+    dataDir: scratchDir('cp'),
     pepper: PEPPER,
     adminKey: ADMIN_KEY,
     entry: dist('control-plane/src/main.js'),
@@ -59,7 +66,7 @@ const controlPlane = (name: string, databaseUrl: string): Promise<ControlPlanePr
 const replica = (name: string, syncPort: number, logLevel = 'warn'): Promise<ReplicaProcess> =>
   startReplicaProcess(name, {
     syncPort,
-    snapshotDir: mkdtempSync(join(tmpdir(), 'pc-bench-replica-')),
+    snapshotDir: scratchDir('replica'),
     pepper: PEPPER,
     entry: dist('authz-service/src/main.js'),
     startTimeoutMs: 600_000,
@@ -249,6 +256,7 @@ async function main(): Promise<void> {
     await streamDb.drop();
   }
   agent.destroy();
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
 }
 
 main().catch((error: unknown) => {
