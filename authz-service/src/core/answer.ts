@@ -55,7 +55,8 @@ export class AnswerBuilder {
     let identity = principal === undefined ? this.#anonymousIdentity : this.#identities.get(principal);
     if (identity === undefined) {
       identity = this.#identity(principal);
-      this.#identities.set(principal!, identity);
+      // anonymous principals are made per request: remembering them would only fill the map
+      if (principal!.authMethod !== 'anonymous') this.#identities.set(principal!, identity);
     }
     return {
       kind: 'allow',
