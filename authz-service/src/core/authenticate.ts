@@ -2,6 +2,7 @@
  * Step 2 of the pipeline: try the credential resolvers in order; the first responsible one decides.
  */
 import type { CredentialResolver, ResolveContext, ResolveOutcome } from '../credentials/resolver.js';
+import { type MaybePromise, isPromise } from './maybe-promise.js';
 import type { NormalizedRequest } from './request.js';
 
 export type AuthenticationOutcome =
@@ -12,15 +13,21 @@ export type AuthenticationOutcome =
 
 const MISSING: AuthenticationOutcome = Object.freeze({ kind: 'missing' });
 
-export async function authenticate(
+/** Synchronous while every resolver asked answers synchronously (see maybe-promise.ts). */
+export function authenticate(
   resolvers: readonly CredentialResolver[],
   request: NormalizedRequest,
   context: ResolveContext,
-): Promise<AuthenticationOutcome> {
+  from = 0,
+): MaybePromise<AuthenticationOutcome> {
   const accepted = context.service.credentials;
-  for (const resolver of resolvers) {
+  for (let i = from; i < resolvers.length; i++) {
+    const resolver = resolvers[i]!;
     if (!accepted.has(resolver.type)) continue;
-    const outcome = await resolver.resolve(request, context);
+    const outcome = resolver.resolve(request, context);
+    if (isPromise(outcome)) {
+      return outcome.then((settled) => (settled.kind !== 'not_responsible' ? settled : authenticate(resolvers, request, context, i + 1)));
+    }
     if (outcome.kind !== 'not_responsible') return outcome;
   }
   for (const resolver of resolvers) {

@@ -6,16 +6,17 @@
  * exception yields 500); only the rate-limit store may be bypassed, and only on routes whose fail_mode says so.
  */
 import { randomBytes } from 'node:crypto';
-import type { CredentialResolver, ResolveContext } from '../credentials/resolver.js';
+import type { CredentialLocation, CredentialResolver } from '../credentials/resolver.js';
 import { rateLimitHeaders } from '../limits/headers.js';
-import type { LimitOutcome, RateLimiter } from '../limits/limiter.js';
+import type { BucketRequest, LimitOutcome, RateLimiter } from '../limits/limiter.js';
 import type { CompiledRoute, CompiledService, CompiledState } from '../state/compile.js';
 import { AnswerBuilder } from './answer.js';
-import { authenticate } from './authenticate.js';
+import { type AuthenticationOutcome, authenticate } from './authenticate.js';
 import { bucketsFor } from './buckets.js';
 import type { Decision, HeaderPair, Principal } from './decision.js';
 import type { DecisionEngine } from './engine.js';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from './identity-headers.js';
+import { isPromise, type MaybePromise } from './maybe-promise.js';
 import type { NormalizedRequest } from './request.js';
 
 export interface DecisionEngineOptions {
@@ -35,6 +36,25 @@ export interface DecisionEngineOptions {
 }
 
 const RETRY_SOON: readonly HeaderPair[] = [['Retry-After', '1']];
+const NO_HEADERS: readonly HeaderPair[] = [];
+
+/** What the later steps need to know about the request being judged. */
+interface Judging {
+  readonly id: string;
+  readonly request: NormalizedRequest;
+  readonly state: CompiledState;
+  readonly service: CompiledService;
+  readonly route: CompiledRoute;
+}
+
+/** An authenticated, authorized request on its way to an allow (unless a bucket refuses it). */
+interface Allowed {
+  readonly judging: Judging;
+  readonly principal: Principal;
+  /** Where the credential was found, unless the service forwards credentials to its upstream. */
+  readonly stripHeader: string | undefined;
+  readonly stripQueryParam: string | undefined;
+}
 const DAY_SECONDS = 86_400;
 
 /** Decision ids: a random per-process prefix and a counter — unique, short and nearly free to make. */
@@ -65,7 +85,7 @@ export class PipelineEngine implements DecisionEngine {
     this.#newId = options.newId ?? decisionIdGenerator();
   }
 
-  async decide(request: NormalizedRequest): Promise<Decision> {
+  decide(request: NormalizedRequest): MaybePromise<Decision> {
     const id = this.#newId();
     try {
       const state = this.#options.state();
@@ -73,25 +93,35 @@ export class PipelineEngine implements DecisionEngine {
       if (this.#options.stateIsStale?.()) return this.#answer.deny(id, 'state_stale', 'The authorization state is too old to trust.', RETRY_SOON);
       const match = state.matchRoute(request.host, request.path, request.method, request.contextExtensions);
       if (match.kind === 'no_route') return this.#answer.deny(id, 'no_route', 'No protected service matches this host and path.');
-      const verdict = await this.#judge(id, request, state, match.service, match.route);
-      if (verdict.kind === 'deny' && match.service.spec.mode === 'shadow') {
-        return this.#answer.allow(id, match.route.ref, verdict.principal, undefined, undefined, [], verdict.code);
+      const judging: Judging = { id, request, state, service: match.service, route: match.route };
+      const auth = authenticate(this.#options.resolvers, request, { state, service: match.service, now: this.#clock() });
+      const verdict = isPromise(auth) ? auth.then((settled) => this.#judge(judging, settled)) : this.#judge(judging, auth);
+      if (match.service.spec.mode === 'shadow') {
+        return isPromise(verdict) ? verdict.then((settled) => this.#shadow(judging, settled), (error) => this.#failed(id, error)) : this.#shadow(judging, verdict);
       }
-      return verdict;
+      return isPromise(verdict) ? verdict.catch((error: unknown) => this.#failed(id, error)) : verdict;
     } catch (error) {
-      this.#options.onInternalError?.(error, id);
-      return this.#answer.deny(id, 'internal_error', 'The request could not be judged.');
+      return this.#failed(id, error);
     }
   }
 
-  async #judge(id: string, request: NormalizedRequest, state: CompiledState, service: CompiledService, route: CompiledRoute): Promise<Decision> {
-    const ref = route.ref;
-    const context: ResolveContext = { state, service, now: this.#clock() };
+  /** Shadow mode: what would have been denied is allowed, and the denial travels along for metrics and logs. */
+  #shadow({ id, route }: Judging, verdict: Decision): Decision {
+    if (verdict.kind === 'allow') return verdict;
+    return this.#answer.allow(id, route.ref, verdict.principal, undefined, undefined, [], verdict.code);
+  }
 
-    // ── authenticate ────────────────────────────────────────────────────────────
-    const auth = await authenticate(this.#options.resolvers, request, context);
+  #failed(id: string, error: unknown): Decision {
+    this.#options.onInternalError?.(error, id);
+    return this.#answer.deny(id, 'internal_error', 'The request could not be judged.');
+  }
+
+  /** Steps 3 and 4 once the credential is known: authorize, then draw from the rate buckets. */
+  #judge(judging: Judging, auth: AuthenticationOutcome): MaybePromise<Decision> {
+    const { id, request, state, service, route } = judging;
+    const ref = route.ref;
     let principal: Principal;
-    let location: { header?: string; queryParam?: string } | undefined;
+    let location: CredentialLocation | undefined;
     switch (auth.kind) {
       case 'resolved':
         principal = auth.principal;
@@ -130,28 +160,40 @@ export class PipelineEngine implements DecisionEngine {
     }
 
     // ── rate buckets ────────────────────────────────────────────────────────────
-    let responseHeaders: readonly HeaderPair[] = [];
+    const strip = service.spec.forward_credentials ? undefined : location;
+    const allowed: Allowed = { judging, principal, stripHeader: strip?.header, stripQueryParam: strip?.queryParam };
     const planName = principal.plan ?? service.spec.plan;
     const buckets = bucketsFor(principal, service.name, planName === undefined ? undefined : state.plans.get(planName));
-    if (buckets.length > 0) {
-      let outcome: LimitOutcome | undefined = await this.#options.limiter.consume(buckets, route.cost);
-      if (outcome.kind === 'unavailable') {
-        if (service.spec.fail_mode === 'closed') {
-          return this.#answer.deny(id, 'dependency_unavailable', 'The rate-limit store is unavailable.', RETRY_SOON, ref, principal);
-        }
-        outcome = this.#options.insurance ? await this.#options.insurance.consume(buckets, route.cost) : undefined;
-      }
-      if (outcome?.kind === 'limited') {
-        const code = outcome.violated.windowSeconds >= DAY_SECONDS ? 'quota_exceeded' : 'rate_limited';
-        const detail = `Limit of ${outcome.violated.limit} per ${outcome.violated.policy} reached; retry in ${outcome.retryAfterSeconds}s.`;
-        return this.#answer.deny(id, code, detail, rateLimitHeaders(outcome), ref, principal);
-      }
-      if (outcome?.kind === 'allowed') responseHeaders = rateLimitHeaders(outcome);
-    }
+    if (buckets.length === 0) return this.#allow(allowed, NO_HEADERS);
+    const outcome = this.#options.limiter.consume(buckets, route.cost);
+    return isPromise(outcome) ? outcome.then((settled) => this.#limited(allowed, buckets, settled)) : this.#limited(allowed, buckets, outcome);
+  }
 
-    // ── answer ──────────────────────────────────────────────────────────────────
-    const strip = service.spec.forward_credentials ? undefined : location;
-    return this.#answer.allow(id, ref, principal, strip?.header, strip?.queryParam, responseHeaders);
+  #limited(allowed: Allowed, buckets: readonly BucketRequest[], outcome: LimitOutcome): MaybePromise<Decision> {
+    if (outcome.kind !== 'unavailable') return this.#applyLimit(allowed, outcome);
+    const { judging, principal } = allowed;
+    if (judging.service.spec.fail_mode === 'closed') {
+      return this.#answer.deny(judging.id, 'dependency_unavailable', 'The rate-limit store is unavailable.', RETRY_SOON, judging.route.ref, principal);
+    }
+    const insurance = this.#options.insurance;
+    if (insurance === undefined) return this.#allow(allowed, NO_HEADERS);
+    const fallback = insurance.consume(buckets, judging.route.cost);
+    return isPromise(fallback) ? fallback.then((settled) => this.#applyLimit(allowed, settled)) : this.#applyLimit(allowed, fallback);
+  }
+
+  #applyLimit(allowed: Allowed, outcome: LimitOutcome): Decision {
+    if (outcome.kind === 'limited') {
+      const { judging, principal } = allowed;
+      const code = outcome.violated.windowSeconds >= DAY_SECONDS ? 'quota_exceeded' : 'rate_limited';
+      const detail = `Limit of ${outcome.violated.limit} per ${outcome.violated.policy} reached; retry in ${outcome.retryAfterSeconds}s.`;
+      return this.#answer.deny(judging.id, code, detail, rateLimitHeaders(outcome), judging.route.ref, principal);
+    }
+    // an insurance limiter that is itself unavailable lets the request pass without headers (fail_mode open)
+    return this.#allow(allowed, outcome.kind === 'allowed' ? rateLimitHeaders(outcome) : NO_HEADERS);
+  }
+
+  #allow({ judging, principal, stripHeader, stripQueryParam }: Allowed, responseHeaders: readonly HeaderPair[]): Decision {
+    return this.#answer.allow(judging.id, judging.route.ref, principal, stripHeader, stripQueryParam, responseHeaders);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { ErrorCode } from '../core/errors.js';
 import type { HeaderPair, Principal } from '../core/decision.js';
+import type { MaybePromise } from '../core/maybe-promise.js';
 import type { NormalizedRequest } from '../core/request.js';
 import type { CompiledService, CompiledState } from '../state/compile.js';
 import type { CredentialType } from '../state/schema.js';
@@ -35,7 +36,7 @@ export interface CredentialResolver {
   readonly type: CredentialType;
   /** Cheap check: does the request carry something of my kind? Tells "not accepted here" from "missing". */
   present(request: NormalizedRequest, service: CompiledService): boolean;
-  resolve(request: NormalizedRequest, context: ResolveContext): ResolveOutcome | Promise<ResolveOutcome>;
+  resolve(request: NormalizedRequest, context: ResolveContext): MaybePromise<ResolveOutcome>;
 }
 
 /** Extract a bearer token from an Authorization header value ("Bearer x", case-insensitive scheme). */

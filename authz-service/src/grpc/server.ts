@@ -13,6 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Decision, DenyDecision } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
+import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../core/identity-headers.js';
 import { normalizeCheckRequest } from './check-request.js';
 import { checkReplyFor } from './check-response.js';
@@ -106,32 +107,39 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
   const server = new Server(SERVER_OPTIONS);
   server.addService(serviceDefinition(loadGrpcPackage(loadExtAuthzDefinition()), EXT_AUTHZ_SERVICE), {
     Check(call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: sendUnaryData<CheckResponseMessage>) {
+      const reply = (decision: Decision) => {
+        const answer = checkReplyFor(decision, decisionIdHeader);
+        if (answer.kind === 'response') callback(null, answer.response);
+        else callback({ code: answer.code, details: answer.details });
+      };
+      const failed = (error: unknown) => {
+        // a bug, not a decision: an RPC error so that Envoy's failure policy applies; no internals leave
+        logger?.error({ err: error }, 'ext_authz Check failed');
+        callback({ code: GrpcStatus.INTERNAL, details: 'internal_error' });
+      };
       const mapped = normalizeCheckRequest(call.request);
-      let pending: Promise<Decision>;
+      let decision: MaybePromise<Decision>;
       try {
-        if (mapped.ok) pending = engine.decide(mapped.request);
+        if (mapped.ok) decision = engine.decide(mapped.request);
         else {
-          const denial = invalidRequestDecision(mapped.reason);
+          decision = invalidRequestDecision(mapped.reason);
           const attributes = call.request.attributes;
           const summary = { adapter: 'ext_authz', method: attributes?.request?.http?.method ?? '', host: '', path: '' } as const;
-          observer?.observe({ ...summary, clientIp: attributes?.source?.address?.socket_address?.address ?? '' }, denial, 0);
-          pending = Promise.resolve(denial);
+          observer?.observe({ ...summary, clientIp: attributes?.source?.address?.socket_address?.address ?? '' }, decision, 0);
         }
       } catch (error) {
-        pending = Promise.reject(error);
+        failed(error);
+        return;
       }
-      pending.then(
-        (decision) => {
-          const reply = checkReplyFor(decision, decisionIdHeader);
-          if (reply.kind === 'response') callback(null, reply.response);
-          else callback({ code: reply.code, details: reply.details });
-        },
-        (error: unknown) => {
-          // a bug, not a decision: an RPC error so that Envoy's failure policy applies; no internals leave
-          logger?.error({ err: error }, 'ext_authz Check failed');
-          callback({ code: GrpcStatus.INTERNAL, details: 'internal_error' });
-        },
-      );
+      if (!isPromise(decision)) {
+        try {
+          reply(decision);
+        } catch (error) {
+          failed(error);
+        }
+        return;
+      }
+      decision.then(reply).catch(failed);
     },
   });
   server.addService(serviceDefinition(loadGrpcPackage(loadHealthDefinition()), HEALTH_SERVICE), health.implementation());

@@ -15,6 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { AddressInfo, Socket } from 'node:net';
 import { type Decision, type DenyDecision, denialBody } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
+import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
 import { catalogEntry, type ErrorCode, problem, PROBLEM_CONTENT_TYPE } from '../core/errors.js';
 import { decisionIdGenerator } from '../core/pipeline.js';
 import type { IdentityHeaderNames } from '../core/identity-headers.js';
@@ -130,7 +131,7 @@ export class AuthzHttpServer {
   #route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     if (url.startsWith(FORWARD_AUTH_PATH) && (url.length === FORWARD_AUTH_PATH.length || url.charCodeAt(FORWARD_AUTH_PATH.length) === 63 /* ? */)) {
-      void this.#forwardAuth(req, res);
+      this.#forwardAuth(req, res);
       return;
     }
     const path = url.split('?', 1)[0];
@@ -158,7 +159,7 @@ export class AuthzHttpServer {
     }
   }
 
-  async #forwardAuth(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #forwardAuth(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket as TaggedSocket;
     const call: ForwardAuthCall = {
       method: req.method ?? 'GET',
@@ -168,23 +169,32 @@ export class AuthzHttpServer {
       peerTrusted: socket[TRUSTED] === true,
     };
     const normalized = normalizeForwardAuthCall(call, this.#options.trustedProxies);
-    let decision: Decision;
     if (!normalized.ok) {
-      decision = { kind: 'deny', id: this.#newId(), code: 'invalid_request', detail: `The original request target is invalid: ${normalized.reason}`, headers: [] };
-      this.#options.observer.observe(
-        { adapter: 'forward_auth', method: call.method, host: '', path: '', clientIp: call.remoteAddress },
-        decision,
-        0,
-      );
-    } else {
-      try {
-        decision = await this.#options.engine.decide(normalized.request);
-      } catch (error) {
-        // the engine returns denials as values; reaching this is a bug, and it must not become an allow
-        decision = { kind: 'deny', id: this.#newId(), code: 'internal_error', detail: 'The authorization service failed to decide', headers: [] };
-        this.#options.logger.error({ err: error, decision_id: decision.id }, 'decision engine threw');
-      }
+      const denial: Decision = { kind: 'deny', id: this.#newId(), code: 'invalid_request', detail: `The original request target is invalid: ${normalized.reason}`, headers: [] };
+      this.#options.observer.observe({ adapter: 'forward_auth', method: call.method, host: '', path: '', clientIp: call.remoteAddress }, denial, 0);
+      this.#answer(res, denial);
+      return;
     }
+    let decision: MaybePromise<Decision>;
+    try {
+      decision = this.#options.engine.decide(normalized.request);
+    } catch (error) {
+      this.#answer(res, this.#engineFailed(error));
+      return;
+    }
+    // most decisions (API keys, cached tokens, in-memory buckets) are already here: answer without a microtask
+    if (isPromise(decision)) decision.then((settled) => this.#answer(res, settled), (error: unknown) => this.#answer(res, this.#engineFailed(error)));
+    else this.#answer(res, decision);
+  }
+
+  /** The engine returns denials as values; reaching this is a bug, and it must not become an allow. */
+  #engineFailed(error: unknown): Decision {
+    const denial: Decision = { kind: 'deny', id: this.#newId(), code: 'internal_error', detail: 'The authorization service failed to decide', headers: [] };
+    this.#options.logger.error({ err: error, decision_id: denial.id }, 'decision engine threw');
+    return denial;
+  }
+
+  #answer(res: ServerResponse, decision: Decision): void {
     try {
       if (decision.kind === 'allow') this.#writeAllow(res, decision);
       else this.#writeDeny(res, decision);

@@ -4,6 +4,7 @@
  * knows how to count.
  */
 import { RateLimiterRes } from 'rate-limiter-flexible';
+import type { MaybePromise } from '../core/maybe-promise.js';
 import type { BucketRequest } from './limiter.js';
 
 /** A bucket's counter right after a draw. */
@@ -27,15 +28,15 @@ export class StoreFailure {
 export interface BucketStore {
   /**
    * Counts `cost` into the bucket. An over-limit draw resolves like any other (consumed > limit); an
-   * unreachable store resolves a StoreFailure. Never rejects.
+   * unreachable store resolves a StoreFailure. Never rejects. A store in this process answers at once.
    */
-  draw(bucket: BucketRequest, cost: number): Promise<Draw | StoreFailure>;
+  draw(bucket: BucketRequest, cost: number): MaybePromise<Draw | StoreFailure>;
   /**
    * Gives `cost` back to the window `draw` counted it in. Must not open a new window with a negative
    * count when that window has ended meanwhile (that would hand out extra points). Never rejects: a
    * refund that fails is the store's to report.
    */
-  refund(bucket: BucketRequest, cost: number, draw: Draw): Promise<void>;
+  refund(bucket: BucketRequest, cost: number, draw: Draw): MaybePromise<void>;
   /** Short, secret-free description of a store failure for `unavailable` outcomes and logs. */
   failureReason(error: unknown): string;
 }

@@ -20,24 +20,33 @@
  * lets more through than the limit: a draw passes only if the counter, including every earlier draw that
  * was not refunded yet, fits.
  */
+import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
 import { type BucketStore, type Draw, StoreFailure } from './bucket-store.js';
 import type { BucketRequest, BucketState, LimitOutcome } from './limiter.js';
 
-export async function consumeBuckets(store: BucketStore, buckets: readonly BucketRequest[], cost: number): Promise<LimitOutcome> {
+/** Synchronous when the store is (memory); otherwise settles once every draw has. */
+export function consumeBuckets(store: BucketStore, buckets: readonly BucketRequest[], cost: number): MaybePromise<LimitOutcome> {
   if (!Number.isSafeInteger(cost) || cost < 1) throw new RangeError(`rate-limit cost must be a positive integer, got ${cost}`);
   const n = buckets.length;
   if (n === 0) return { kind: 'allowed', buckets: [] };
 
-  const pending = new Array<Promise<Draw | StoreFailure>>(n);
-  for (let i = 0; i < n; i++) pending[i] = drawSafely(store, buckets[i]!, cost);
-  let results: (Draw | StoreFailure)[];
-  try {
-    results = await Promise.all(pending);
-  } catch (error) {
-    // Only a store breaking its never-reject contract gets here; still an answer, not an exception.
-    return { kind: 'unavailable', reason: store.failureReason(error) };
+  const draws = new Array<MaybePromise<Draw | StoreFailure>>(n);
+  let waiting = false;
+  for (let i = 0; i < n; i++) {
+    const draw = drawSafely(store, buckets[i]!, cost);
+    draws[i] = draw;
+    if (isPromise(draw)) waiting = true;
   }
+  if (!waiting) return settle(store, buckets, cost, draws as (Draw | StoreFailure)[]);
+  return Promise.all(draws).then(
+    (results) => settle(store, buckets, cost, results),
+    // Only a store breaking its never-reject contract gets here; still an answer, not an exception.
+    (error: unknown): LimitOutcome => ({ kind: 'unavailable', reason: store.failureReason(error) }),
+  );
+}
 
+function settle(store: BucketStore, buckets: readonly BucketRequest[], cost: number, results: readonly (Draw | StoreFailure)[]): MaybePromise<LimitOutcome> {
+  const n = buckets.length;
   let failure: StoreFailure | undefined;
   let refused = false;
   for (let i = 0; i < n; i++) {
@@ -53,15 +62,19 @@ export async function consumeBuckets(store: BucketStore, buckets: readonly Bucke
     return { kind: 'unavailable', reason: store.failureReason(failure.error) };
   }
 
-  const draws = results as Draw[];
+  const draws = results as readonly Draw[];
   if (!refused) {
     const states = new Array<BucketState>(n);
     for (let i = 0; i < n; i++) states[i] = bucketState(buckets[i]!, draws[i]!.consumed, draws[i]!.msBeforeReset);
     return { kind: 'allowed', buckets: states };
   }
 
-  await refundAll(store, buckets, cost, draws);
-  // Several buckets may refuse: report the one that keeps the client waiting longest.
+  const refunded = refundAll(store, buckets, cost, draws);
+  return isPromise(refunded) ? refunded.then(() => limited(buckets, cost, draws)) : limited(buckets, cost, draws);
+}
+
+/** Several buckets may refuse: report the one that keeps the client waiting longest. */
+function limited(buckets: readonly BucketRequest[], cost: number, draws: readonly Draw[]): LimitOutcome {
   let violated: BucketState | undefined;
   let longestWaitMs = -Infinity;
   const states = draws.map((draw, i) => {
@@ -78,27 +91,31 @@ export async function consumeBuckets(store: BucketStore, buckets: readonly Bucke
 }
 
 /** A store that throws despite its contract still yields a failure value here, never an exception. */
-function drawSafely(store: BucketStore, bucket: BucketRequest, cost: number): Promise<Draw | StoreFailure> {
+function drawSafely(store: BucketStore, bucket: BucketRequest, cost: number): MaybePromise<Draw | StoreFailure> {
   try {
     return store.draw(bucket, cost);
   } catch (error) {
-    return Promise.resolve(new StoreFailure(error));
+    return new StoreFailure(error);
   }
 }
 
-/** Refunds every successful draw. Never rejects: a lost refund costs the client points, not the request. */
-async function refundAll(store: BucketStore, buckets: readonly BucketRequest[], cost: number, results: readonly (Draw | StoreFailure)[]): Promise<void> {
-  const refunds: Promise<void>[] = [];
+/**
+ * Refunds every successful draw; settles when they all have (at once for a store in this process). Never
+ * rejects: a lost refund costs the client points, not the request.
+ */
+function refundAll(store: BucketStore, buckets: readonly BucketRequest[], cost: number, results: readonly (Draw | StoreFailure)[]): MaybePromise<void> {
+  let refunds: Promise<unknown>[] | undefined;
   for (let i = 0; i < results.length; i++) {
     const result = results[i]!;
     if (result instanceof StoreFailure) continue;
     try {
-      refunds.push(store.refund(buckets[i]!, cost, result).catch(() => undefined));
+      const refund = store.refund(buckets[i]!, cost, result);
+      if (isPromise(refund)) (refunds ??= []).push(refund.catch(() => undefined));
     } catch {
       // A store breaking its never-throw contract: the refund is lost, the outcome stands.
     }
   }
-  await Promise.all(refunds);
+  if (refunds !== undefined) return Promise.all(refunds).then(() => undefined);
 }
 
 function bucketState(bucket: BucketRequest, consumed: number, msBeforeReset: number): BucketState {

@@ -2,6 +2,7 @@
  * Rate buckets. A request draws `cost` points from every bucket that applies to it (each window of the
  * plan, keyed by consumer or key, plus per-key windows); it passes only if every bucket has room.
  */
+import type { MaybePromise } from '../core/maybe-promise.js';
 import type { LimitSpec } from '../state/schema.js';
 
 export interface BucketRequest {
@@ -36,6 +37,7 @@ export type LimitOutcome =
 export interface RateLimiter {
   /** Kind label for metrics and logs: "memory" or "redis". */
   readonly kind: string;
-  consume(buckets: readonly BucketRequest[], cost: number): Promise<LimitOutcome>;
+  /** Synchronous for the in-memory store, a promise for Redis (see core/maybe-promise.ts). */
+  consume(buckets: readonly BucketRequest[], cost: number): MaybePromise<LimitOutcome>;
   close(): Promise<void>;
 }

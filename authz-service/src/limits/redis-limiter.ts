@@ -16,6 +16,7 @@
  */
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
+import type { MaybePromise } from '../core/maybe-promise.js';
 import { type BucketStore, drawFrom, LimiterPool, StoreFailure } from './bucket-store.js';
 import { consumeBuckets } from './consume-buckets.js';
 import type { BucketRequest, LimitOutcome, RateLimiter } from './limiter.js';
@@ -109,8 +110,8 @@ export class RedisRateLimiter implements RateLimiter {
     return this.#storeErrors;
   }
 
-  consume(buckets: readonly BucketRequest[], cost: number): Promise<LimitOutcome> {
-    if (this.#closed) return Promise.resolve({ kind: 'unavailable', reason: 'rate limiter closed' });
+  consume(buckets: readonly BucketRequest[], cost: number): MaybePromise<LimitOutcome> {
+    if (this.#closed) return { kind: 'unavailable', reason: 'rate limiter closed' };
     return consumeBuckets(this.#store, buckets, cost);
   }
 

@@ -15,7 +15,7 @@ import { RedisRateLimiter, type StoreErrorSource } from './redis-limiter.js';
 /** Generous: the client's command timeout is 200 ms; a busy CI machine gets the rest. */
 const PROMPT_MS = 1_000;
 
-async function timed(run: () => Promise<LimitOutcome>): Promise<{ outcome: LimitOutcome; ms: number }> {
+async function timed(run: () => LimitOutcome | Promise<LimitOutcome>): Promise<{ outcome: LimitOutcome; ms: number }> {
   const started = performance.now();
   const outcome = await run();
   return { outcome, ms: performance.now() - started };

@@ -6,6 +6,7 @@
  */
 import type { Decision } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
+import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
 import type { NormalizedRequest } from '../core/request.js';
 import type { Logger } from './logger.js';
 import type { AuthzMetrics, DecisionOutcome } from './metrics.js';
@@ -89,9 +90,15 @@ export class DecisionObserver {
 /** Decorate an engine so every decision it makes is counted, timed and logged. */
 export function observedEngine(engine: DecisionEngine, observer: DecisionObserver): DecisionEngine {
   return {
-    async decide(request: NormalizedRequest): Promise<Decision> {
+    decide(request: NormalizedRequest): MaybePromise<Decision> {
       const started = performance.now();
-      const decision = await engine.decide(request);
+      const decision = engine.decide(request);
+      if (isPromise(decision)) {
+        return decision.then((settled) => {
+          observer.observe(request, settled, (performance.now() - started) / 1000);
+          return settled;
+        });
+      }
       observer.observe(request, decision, (performance.now() - started) / 1000);
       return decision;
     },

@@ -7,13 +7,12 @@
  * data plane's in-memory indexes.
  */
 import type { Principal } from '../../core/decision.js';
+import { isPromise, type MaybePromise } from '../../core/maybe-promise.js';
 import { queryParam, type NormalizedRequest } from '../../core/request.js';
 import type { CompiledService, KeySecretEntry } from '../../state/compile.js';
 import type { ConsumerSpec } from '../../state/schema.js';
 import { bearerToken, type CredentialLocation, type CredentialResolver, NOT_RESPONSIBLE, type ResolveContext, type ResolveOutcome } from '../resolver.js';
 import { inspectApiKey, type KeyHasher } from './format.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 export interface ApiKeyResolverOptions {
   readonly hasher: KeyHasher;
@@ -76,7 +75,8 @@ export class ApiKeyResolver implements CredentialResolver {
     return findKey(request, service) !== undefined;
   }
 
-  async resolve(request: NormalizedRequest, context: ResolveContext): Promise<ResolveOutcome> {
+  /** Synchronous when both lookups are (the data plane's in-memory indexes); the control plane's go to the database. */
+  resolve(request: NormalizedRequest, context: ResolveContext): MaybePromise<ResolveOutcome> {
     const presented = findKey(request, context.service);
     if (presented === undefined) return NOT_RESPONSIBLE;
     const shape = inspectApiKey(presented.value);
@@ -84,7 +84,11 @@ export class ApiKeyResolver implements CredentialResolver {
     if (shape.kind === 'foreign' && !FOREIGN_KEY.test(presented.value)) {
       return reject('malformed_api_key', 'The value is not an API key.');
     }
-    const entry = await this.#lookupKey(this.#hasher.hash(presented.value), context);
+    const entry = this.#lookupKey(this.#hasher.hash(presented.value), context);
+    return isPromise(entry) ? entry.then((found) => this.#checkKey(found, presented, context)) : this.#checkKey(entry, presented, context);
+  }
+
+  #checkKey(entry: KeySecretEntry | undefined, presented: Presented, context: ResolveContext): MaybePromise<ResolveOutcome> {
     if (entry === undefined) return reject('unknown_api_key', 'The API key is not valid.');
     const key = entry.key;
     if (key.revoked) return reject('api_key_revoked', 'The API key has been revoked.');
@@ -92,7 +96,11 @@ export class ApiKeyResolver implements CredentialResolver {
     if (entry.notAfterMs !== undefined && context.now >= entry.notAfterMs) {
       return reject('api_key_expired', 'This secret was replaced by a rotation and its grace period has ended.');
     }
-    const consumer = await this.#lookupConsumer(key.consumerId, context);
+    const consumer = this.#lookupConsumer(key.consumerId, context);
+    return isPromise(consumer) ? consumer.then((found) => this.#checkConsumer(entry, found, presented)) : this.#checkConsumer(entry, consumer, presented);
+  }
+
+  #checkConsumer(entry: KeySecretEntry, consumer: ConsumerSpec | undefined, presented: Presented): ResolveOutcome {
     if (consumer === undefined) return reject('unknown_api_key', 'The API key is not valid.');
     if (consumer.disabled) return reject('forbidden', 'The consumer owning this key is disabled.');
     return { kind: 'resolved', principal: this.#principalFor(entry, consumer), location: presented.location };

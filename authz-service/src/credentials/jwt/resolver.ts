@@ -13,6 +13,7 @@
  */
 import { type JWTPayload, type ProtectedHeaderParameters, decodeJwt, decodeProtectedHeader } from 'jose';
 import type { NormalizedRequest } from '../../core/request.js';
+import type { MaybePromise } from '../../core/maybe-promise.js';
 import type { CompiledService, CompiledState } from '../../state/compile.js';
 import type { IssuerSpec } from '../../state/schema.js';
 import {
@@ -158,7 +159,7 @@ export class JwtResolver implements CredentialResolver {
     return token !== undefined && (this.#verified.holds(token) || isJwsCompact(token));
   }
 
-  resolve(request: NormalizedRequest, context: ResolveContext): ResolveOutcome | Promise<ResolveOutcome> {
+  resolve(request: NormalizedRequest, context: ResolveContext): MaybePromise<ResolveOutcome> {
     // the caches only hold JWS-shaped tokens, so the shape check can wait until they miss
     const token = bearerToken(request.headers['authorization']);
     if (token === undefined) return NOT_RESPONSIBLE;
