@@ -41,7 +41,7 @@ export interface BucketStore {
   failureReason(error: unknown): string;
 }
 
-/** The limiter-library call shape both RateLimiterMemory and RateLimiterRedis share. */
+/** The rate-limiter-flexible call shape the Redis store draws through (RateLimiterRedis.consume). */
 interface Consumer {
   consume(key: string, points: number): Promise<RateLimiterRes>;
 }
