@@ -6,9 +6,13 @@
  * (a signature check each), the 429 path, and the Redis bucket. Servers run pinned to one core and the load
  * generator (this process) to another when `taskset` is available.
  *
- * Knobs (environment): BENCH_DURATION seconds per scenario (6), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1),
+ * Each repeatable scenario runs once per round (BENCH_ROUNDS, 3), all servers already up, and the report
+ * gives medians over rounds: the machines this runs on are shared and noisy, and a ratio taken within one
+ * round compares like with like.
+ *
+ * Knobs (environment): BENCH_DURATION seconds per scenario and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1),
  * BENCH_WARMUP seconds (1), BENCH_FIRST_SEEN_TOKENS (6000), BENCH_REDIS_URL (redis://127.0.0.1:6379),
- * BENCH_ONLY (comma-separated scenario names).
+ * BENCH_ONLY (comma-separated scenario names: floor, api-key, jwt-repeat, 429, redis, jwt-first-seen).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -18,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { sampleState, TEST_PEPPER, writeStateFile } from '../harness/authz.js';
 import { TestIssuer } from '../harness/oidc.js';
 import { freePort, waitFor } from '../harness/ports.js';
-import { send } from '../harness/http.js';
+import { send, sendRaw } from '../harness/http.js';
 
 // autocannon ships no types; this is the part of its result we read
 interface Histogram {
@@ -44,7 +48,8 @@ const env = (name: string, fallback: number) => {
   const value = Number(process.env[name]);
   return Number.isFinite(value) && value > 0 ? value : fallback;
 };
-const DURATION = env('BENCH_DURATION', 6);
+const DURATION = env('BENCH_DURATION', 5);
+const ROUNDS = env('BENCH_ROUNDS', 3);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 100);
 const PIPELINING = env('BENCH_PIPELINING', 1);
 const WARMUP = env('BENCH_WARMUP', 1);
@@ -116,26 +121,6 @@ async function cannon(url: string, options: Record<string, unknown>, server?: Ch
   return before === undefined || after === undefined ? result : { ...result, serverCpuSeconds: after - before };
 }
 
-function row(scenario: string, result: Measured, target?: number): Row {
-  let completed = 0;
-  const statuses: string[] = [];
-  for (const [status, { count }] of Object.entries(result.statusCodeStats)) {
-    completed += Number(count);
-    statuses.push(`${status}×${count}`);
-  }
-  if (result.errors > 0) statuses.push(`errors×${result.errors}`);
-  const cpuUs = result.serverCpuSeconds === undefined || completed === 0 ? undefined : (result.serverCpuSeconds * 1e6) / completed;
-  return {
-    scenario,
-    rps: completed / result.duration,
-    ...(cpuUs === undefined ? {} : { cpuUs }),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    statuses: statuses.join(' '),
-    ...(target ? { target } : {}),
-  };
-}
-
 function forwardAuthHeaders(extra: Record<string, string>): Record<string, string> {
   return { 'x-forwarded-method': 'POST', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com', 'x-forwarded-uri': '/llm/v1/chat/completions', 'x-forwarded-for': '203.0.113.9', ...extra };
 }
@@ -158,50 +143,123 @@ function selected(name: string): boolean {
   return ONLY === undefined || ONLY.includes(name);
 }
 
+/** One scenario: what to send, to which server, and whether it can be repeated each round. */
+interface Scenario {
+  readonly name: string;
+  readonly server: ChildProcess;
+  readonly url: string;
+  readonly options: () => Record<string, unknown>;
+  readonly target?: number;
+  /** First-seen tokens are seen only once: that scenario runs in one round, after the others. */
+  readonly once?: boolean;
+  readonly note?: string;
+}
+
+interface Sample {
+  readonly rps: number;
+  readonly cpuUs?: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+function sample(result: Measured): Sample {
+  let completed = 0;
+  const statuses: Record<string, number> = {};
+  for (const [status, { count }] of Object.entries(result.statusCodeStats)) {
+    completed += Number(count);
+    statuses[status] = Number(count);
+  }
+  if (result.errors > 0) statuses['errors'] = result.errors;
+  const cpuUs = result.serverCpuSeconds === undefined || completed === 0 ? undefined : (result.serverCpuSeconds * 1e6) / completed;
+  return { rps: completed / result.duration, ...(cpuUs === undefined ? {} : { cpuUs }), p50: result.latency.p50, p99: result.latency.p99, statuses };
+}
+
+function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const defined = (values: readonly (number | undefined)[]): number[] => values.filter((v): v is number => v !== undefined);
+
+/** The allow headers a live authz-service sends for this request, minus the ones node adds by itself. */
+async function capturedAllowHeaders(port: number, headers: Record<string, string>): Promise<string[]> {
+  const request = `GET /forward-auth HTTP/1.1\r\nhost: 127.0.0.1\r\n${Object.entries(headers).map(([n, v]) => `${n}: ${v}\r\n`).join('')}connection: close\r\n\r\n`;
+  const raw = await sendRaw(port, request);
+  const [statusLine, ...lines] = raw.split('\r\n\r\n', 1)[0]!.split('\r\n');
+  if (!statusLine?.includes(' 200 ')) throw new Error(`expected an allow to capture its headers, got: ${statusLine}`);
+  const flat: string[] = [];
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon);
+    if (/^(date|connection|keep-alive)$/i.test(name)) continue;
+    flat.push(name, line.slice(colon + 1).trim());
+  }
+  return flat;
+}
+
 async function main(): Promise<void> {
   if (canPin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   console.log(
-    `bench: ${DURATION}s per scenario, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ` +
+    `bench: ${ROUNDS} rounds of ${DURATION}s per scenario, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ` +
       (canPin ? 'servers pinned to core 0, load generator to core 1' : 'no pinning (taskset missing or one core)'),
   );
-  const rows: Row[] = [];
+  const servers: ChildProcess[] = [];
+  const start = async (script: string, envFor: (port: number) => Record<string, string>, readyPath: string) => {
+    const port = await freePort();
+    const child = await startServer(script, envFor(port), port, readyPath);
+    servers.push(child);
+    return { child, url: `http://127.0.0.1:${port}/forward-auth`, port };
+  };
 
-  // ── baseline ─────────────────────────────────────────────────────────────────
-  const barePort = await freePort();
-  const bare = await startServer('test/bench/bare-server.ts', {}, barePort, '/');
-  const bareUrl = `http://127.0.0.1:${barePort}/forward-auth`;
-  await cannon(bareUrl, { duration: WARMUP });
-  const bareRow = row('bare node:http', await cannon(bareUrl, {}, bare));
-  rows.push(bareRow);
-  await stopServer(bare);
-
-  // ── authz-service, memory buckets ────────────────────────────────────────────
   const idp = await TestIssuer.start();
-  const { state, keys } = sampleState({ issuer: idp.issuer, standardPerSecond: 1_000_000_000 });
-  const stateFile = writeStateFile(state);
-  const authzEnv = (port: number, extra: Record<string, string> = {}) => ({
-    PORTCULLIS_AUTHZ_PORT: String(port),
-    PORTCULLIS_AUTHZ_HOST: '127.0.0.1',
-    PORTCULLIS_STATE_FILE: stateFile,
-    PORTCULLIS_KEY_PEPPER: TEST_PEPPER,
-    PORTCULLIS_LOG_LEVEL: 'info',
-    PORTCULLIS_EXT_AUTHZ_PORT: 'off',
-    ...extra,
-  });
-  const authzPort = await freePort();
-  const authz = await startServer('authz-service/src/main.ts', authzEnv(authzPort), authzPort, '/readyz');
-  const url = `http://127.0.0.1:${authzPort}/forward-auth`;
   try {
-    if (selected('api-key')) {
-      const headers = forwardAuthHeaders({ 'x-api-key': keys.alice });
-      await cannon(url, { headers, duration: WARMUP });
-      rows.push(row('API key + memory bucket', await cannon(url, { headers }, authz), 0.85));
+    const { state, keys } = sampleState({ issuer: idp.issuer, standardPerSecond: 1_000_000_000 });
+    const stateFile = writeStateFile(state);
+    const startAuthz = (extra: Record<string, string> = {}) =>
+      start(
+        'authz-service/src/main.ts',
+        (port) => ({
+          PORTCULLIS_AUTHZ_PORT: String(port),
+          PORTCULLIS_AUTHZ_HOST: '127.0.0.1',
+          PORTCULLIS_STATE_FILE: stateFile,
+          PORTCULLIS_KEY_PEPPER: TEST_PEPPER,
+          PORTCULLIS_LOG_LEVEL: 'info',
+          PORTCULLIS_EXT_AUTHZ_PORT: 'off',
+          ...extra,
+        }),
+        '/readyz',
+      );
+
+    const apiKeyHeaders = forwardAuthHeaders({ 'x-api-key': keys.alice });
+    const bare = await start('test/bench/bare-server.ts', () => ({}), '/');
+    const authz = await startAuthz();
+    const allowHeaders = JSON.stringify(await capturedAllowHeaders(authz.port, apiKeyHeaders));
+    const floor = await start('test/bench/bare-server.ts', () => ({ BARE_ALLOW_HEADERS: allowHeaders }), '/');
+
+    const scenarios: Scenario[] = [{ name: 'bare node:http', server: bare.child, url: bare.url, options: () => ({}) }];
+    if (selected('floor')) {
+      scenarios.push({ name: 'node:http + our allow headers (floor)', server: floor.child, url: floor.url, options: () => ({ headers: apiKeyHeaders }) });
     }
+    if (selected('api-key')) scenarios.push({ name: 'API key + memory bucket', server: authz.child, url: authz.url, options: () => ({ headers: apiKeyHeaders }), target: 0.85 });
     const token = await idp.keycloakAccessToken({ scope: 'openid chat', exp: Math.floor(Date.now() / 1000) + 3600 });
     if (selected('jwt-repeat')) {
       const headers = forwardAuthHeaders({ authorization: `Bearer ${token}` });
-      await cannon(url, { headers, duration: WARMUP });
-      rows.push(row('RS256 JWT, repeated (cache)', await cannon(url, { headers }, authz), 0.75));
+      scenarios.push({ name: 'RS256 JWT, repeated (cache)', server: authz.child, url: authz.url, options: () => ({ headers }), target: 0.75 });
+    }
+    if (selected('429')) {
+      const headers = forwardAuthHeaders({ 'x-api-key': keys.bob });
+      scenarios.push({ name: '429 path (deny + log line)', server: authz.child, url: authz.url, options: () => ({ headers }) });
+    }
+    if (selected('redis')) {
+      if (!(await redisReachable(REDIS_URL))) {
+        console.log(`API key + Redis bucket: skipped, no Redis at ${REDIS_URL}`);
+      } else {
+        const redis = await startAuthz({ PORTCULLIS_REDIS_URL: REDIS_URL });
+        scenarios.push({ name: 'API key + Redis bucket', server: redis.child, url: redis.url, options: () => ({ headers: apiKeyHeaders }), target: 0.6 });
+      }
     }
     if (selected('jwt-first-seen')) {
       // every request carries a token the service has never seen: one signature check each
@@ -211,79 +269,88 @@ async function main(): Promise<void> {
         const batch = Array.from({ length: Math.min(64, FIRST_SEEN_TOKENS - i) }, (_, j) => idp.keycloakAccessToken({ scope: 'openid chat', sub: `user-${i + j}`, exp: Math.floor(Date.now() / 1000) + 3600 }));
         tokens.push(...(await Promise.all(batch)));
       }
-      let next = 0;
       const base = forwardAuthHeaders({});
-      const result = await cannon(
-        url,
-        {
-        amount: tokens.length,
-        requests: [
-          {
-            setupRequest: (request: AutocannonRequest) => {
-              request.headers = { ...base, authorization: `Bearer ${tokens[next++ % tokens.length]}` };
-              return request;
-            },
-          },
-        ],
+      scenarios.push({
+        name: 'RS256 JWT, first seen (verify)',
+        server: authz.child,
+        url: authz.url,
+        once: true,
+        note: `${tokens.length} distinct tokens`,
+        options: () => {
+          let next = 0;
+          return {
+            amount: tokens.length,
+            requests: [{ setupRequest: (request: AutocannonRequest) => ({ ...request, headers: { ...base, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }) }],
+          };
         },
-        authz,
-      );
-      rows.push({ ...row('RS256 JWT, first seen (verify)', result), note: `${tokens.length} distinct tokens` });
+      });
     }
-    if (selected('429')) {
-      const headers = forwardAuthHeaders({ 'x-api-key': keys.bob });
-      await cannon(url, { headers, duration: WARMUP });
-      rows.push(row('429 path (deny + log line)', await cannon(url, { headers }, authz)));
-    }
-  } finally {
-    await stopServer(authz);
-  }
 
-  // ── authz-service, Redis buckets ─────────────────────────────────────────────
-  if (selected('redis')) {
-    if (!(await redisReachable(REDIS_URL))) {
-      rows.push({ scenario: 'API key + Redis bucket', note: `skipped: no Redis at ${REDIS_URL}` });
-    } else {
-      const redisPort = await freePort();
-      const redisAuthz = await startServer('authz-service/src/main.ts', authzEnv(redisPort, { PORTCULLIS_REDIS_URL: REDIS_URL }), redisPort, '/readyz');
-      try {
-        const redisUrl = `http://127.0.0.1:${redisPort}/forward-auth`;
-        const headers = forwardAuthHeaders({ 'x-api-key': keys.alice });
-        await cannon(redisUrl, { headers, duration: WARMUP });
-        rows.push(row('API key + Redis bucket', await cannon(redisUrl, { headers }, redisAuthz), 0.6));
-      } finally {
-        await stopServer(redisAuthz);
+    // ── measure: every repeatable scenario once per round, so each round's ratios share the machine's mood ──
+    const samples = new Map<Scenario, Sample[]>(scenarios.map((s) => [s, []]));
+    for (const scenario of scenarios) if (!scenario.once) await cannon(scenario.url, { ...scenario.options(), duration: WARMUP });
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const scenario of scenarios) {
+        if (scenario.once) continue;
+        samples.get(scenario)!.push(sample(await cannon(scenario.url, scenario.options(), scenario.server)));
       }
+      process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
-  }
-  await idp.close();
+    for (const scenario of scenarios) if (scenario.once) samples.get(scenario)!.push(sample(await cannon(scenario.url, scenario.options(), scenario.server)));
 
-  // ── report ───────────────────────────────────────────────────────────────────
-  const bareRps = bareRow.rps!;
-  const bareCpu = bareRow.cpuUs;
+    report(scenarios, samples);
+  } finally {
+    await Promise.all(servers.map(stopServer));
+    await idp.close();
+  }
+}
+
+/**
+ * Medians over rounds. "× bare" is throughput; "cpu × bare" is bare's server CPU per request over the
+ * scenario's — the capacity ratio a saturated server shows, and the honest figure when the load generator
+ * (same machine) is the bottleneck. Each ratio is taken within its round and then the median over rounds.
+ */
+function report(scenarios: readonly Scenario[], samples: ReadonlyMap<Scenario, readonly Sample[]>): void {
+  const bare = samples.get(scenarios[0]!)!;
   const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '-' : n.toFixed(digits));
-  // "× bare" is throughput; "cpu × bare" is bare's CPU per request over this scenario's — the capacity ratio a
-  // saturated server would show, and the honest figure when the load generator (same machine) is the bottleneck
   const lines = [['scenario', 'req/s', 'p50 ms', 'p99 ms', '× bare', 'cpu µs/req', 'cpu × bare', 'target', 'statuses / note']];
-  for (const r of rows) {
-    const ratio = r.rps === undefined ? undefined : r.rps / bareRps;
-    const capacity = r.cpuUs === undefined || bareCpu === undefined ? undefined : bareCpu / r.cpuUs;
-    const judged = capacity ?? ratio;
-    const verdict = r.target === undefined || judged === undefined ? '' : `≥${r.target} ${judged >= r.target ? 'ok' : 'MISSED'}`;
-    lines.push([r.scenario, fmt(r.rps), fmt(r.p50, 2), fmt(r.p99, 2), fmt(ratio, 2), fmt(r.cpuUs, 1), fmt(capacity, 2), verdict, [r.statuses, r.note].filter(Boolean).join('; ')]);
+  const json: Record<string, unknown>[] = [];
+  for (const scenario of scenarios) {
+    const runs = samples.get(scenario)!;
+    // a scenario measured once (first seen) is compared with the median bare round
+    const pairs = runs.map((run, i) => [run, scenario.once ? undefined : bare[i]] as const);
+    const bareRps = median(bare.map((b) => b.rps))!;
+    const bareCpu = median(defined(bare.map((b) => b.cpuUs)));
+    const ratio = median(pairs.map(([run, b]) => run.rps / (b?.rps ?? bareRps)));
+    const cpuRatio = median(defined(pairs.map(([run, b]) => { const base = b?.cpuUs ?? bareCpu; return base === undefined || run.cpuUs === undefined ? undefined : base / run.cpuUs; })));
+    const rps = median(runs.map((r) => r.rps));
+    const cpuUs = median(defined(runs.map((r) => r.cpuUs)));
+    const p50 = median(runs.map((r) => r.p50));
+    const p99 = median(runs.map((r) => r.p99));
+    const statuses: Record<string, number> = {};
+    for (const run of runs) for (const [status, count] of Object.entries(run.statuses)) statuses[status] = (statuses[status] ?? 0) + count;
+    const judged = cpuRatio ?? ratio;
+    const verdict = scenario.target === undefined || judged === undefined ? '' : `≥${scenario.target} ${judged >= scenario.target ? 'ok' : 'MISSED'}`;
+    const statusText = Object.entries(statuses).map(([s, c]) => `${s}×${c}`).join(' ');
+    lines.push([scenario.name, fmt(rps), fmt(p50, 2), fmt(p99, 2), fmt(ratio, 2), fmt(cpuUs, 1), fmt(cpuRatio, 2), verdict, [statusText, scenario.note].filter(Boolean).join('; ')]);
+    json.push({
+      scenario: scenario.name,
+      rounds: runs.length,
+      rps,
+      cpuUs,
+      p50,
+      p99,
+      ratio: ratio === undefined ? undefined : +ratio.toFixed(3),
+      cpuRatio: cpuRatio === undefined ? undefined : +cpuRatio.toFixed(3),
+      cpuUsPerRound: runs.map((r) => (r.cpuUs === undefined ? undefined : +r.cpuUs.toFixed(1))),
+      ...(scenario.target === undefined ? {} : { target: scenario.target }),
+      statuses,
+    });
   }
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   console.log('');
   for (const l of lines) console.log(l.map((cell, i) => (i === 0 || i === l.length - 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '));
-  console.log(
-    `\n${JSON.stringify({
-      bench: rows.map((r) => ({
-        ...r,
-        ratio: r.rps === undefined ? undefined : +(r.rps / bareRps).toFixed(3),
-        cpuRatio: r.cpuUs === undefined || bareCpu === undefined ? undefined : +(bareCpu / r.cpuUs).toFixed(3),
-      })),
-    })}`,
-  );
+  console.log(`\n${JSON.stringify({ bench: json })}`);
 }
 
 main().catch((error) => {
