@@ -253,6 +253,19 @@ describe('deploy: Helm chart', () => {
       expect(templateText('controlplane-deployment.yaml')).to.include('include "portcullis.preStop" .Values.controlPlane.preStopSleepSeconds');
     });
 
+    it('every secret value reaches the chart\'s own Secret and a service that reads it; the control plane gets the gateway token', () => {
+      const secrets = Object.keys(values['secrets'] as JsonObject).filter((name) => name !== 'kms');
+      const managed = templateText('secret.yaml');
+      const deployments = templateText('controlplane-deployment.yaml') + templateText('authz-deployment.yaml');
+      for (const name of secrets) {
+        expect(managed, `secret.yaml lists secrets.${name}`).to.include(`.Values.secrets.${name}`);
+        expect(deployments, `a deployment reads secrets.${name}`).to.match(new RegExp(`"secret" \\.Values\\.secrets\\.${name}\\)`));
+      }
+      expect(templateText('controlplane-deployment.yaml')).to.include('"env" "PORTCULLIS_GATEWAY_TOKEN" "secret" .Values.secrets.gatewayToken');
+      // a token that lets gateways read their configuration never reaches the data plane
+      expect(templateText('authz-deployment.yaml')).to.not.include('PORTCULLIS_GATEWAY_TOKEN');
+    });
+
     it('Services target port names their Deployments declare', () => {
       for (const [svc, deployment] of [['authz-service.yaml', authz], ['controlplane-service.yaml', cp]] as const) {
         const names = (containerOf(deployment)['ports'] as JsonObject[]).map((p) => p['name']);

@@ -19,6 +19,21 @@ function join(values: ReadonlySet<string>): string {
   return out;
 }
 
+/** What an allow carries besides the principal's identity. */
+export interface AllowDetails {
+  /** The plan whose limits applied when the principal carries none (the service's default). */
+  readonly plan?: string | undefined;
+  /** Where the credential was found, for the gateway to strip (unless the service forwards credentials). */
+  readonly stripHeader?: string | undefined;
+  readonly stripQueryParam?: string | undefined;
+  /** RateLimit headers for the client response. */
+  readonly responseHeaders?: readonly HeaderPair[];
+  /** In shadow mode: the denial that was not enforced. */
+  readonly shadowDenial?: ErrorCode;
+}
+
+const NO_DETAILS: AllowDetails = Object.freeze({});
+
 /** The part of an allow that depends only on the principal; principals are cached, so this is computed once each. */
 interface Identity {
   readonly headers: readonly HeaderPair[];
@@ -32,10 +47,12 @@ export class AnswerBuilder {
   readonly #challenge: HeaderPair = ['WWW-Authenticate', 'Bearer realm="portcullis"'];
   readonly #identities = new WeakMap<Principal, Identity>();
   readonly #anonymousIdentity: Identity;
+  readonly #planName: string;
 
   constructor(names: IdentityHeaderNames) {
     this.#names = names;
     this.#allNames = Object.values(names).map((n) => n.toLowerCase());
+    this.#planName = names.plan.toLowerCase();
     this.#anonymousIdentity = this.#identity(undefined);
   }
 
@@ -43,31 +60,35 @@ export class AnswerBuilder {
    * Identity headers for the upstream. Every identity header this answer does not set is listed for removal,
    * so a client can never smuggle its own X-Portcullis-Key-Id past the gateway.
    */
-  allow(
-    id: string,
-    route: RouteRef,
-    principal: Principal | undefined,
-    credentialHeader: string | undefined,
-    credentialQueryParam: string | undefined,
-    responseHeaders: readonly HeaderPair[],
-    shadowDenial?: ErrorCode,
-  ): AllowDecision {
+  allow(id: string, route: RouteRef, principal: Principal | undefined, details: AllowDetails = NO_DETAILS): AllowDecision {
     let identity = principal === undefined ? this.#anonymousIdentity : this.#identities.get(principal);
     if (identity === undefined) {
       identity = this.#identity(principal);
       // anonymous principals are made per request: remembering them would only fill the map
       if (principal!.authMethod !== 'anonymous') this.#identities.set(principal!, identity);
     }
+    const upstreamHeaders: HeaderPair[] = [[this.#names.decisionId, id], ...identity.headers];
+    // the plan that applied: the principal's own, else the service's default (which varies by service); no
+    // principal (a shadow-mode pass without credentials) drew from no bucket
+    const plan = principal === undefined ? undefined : (principal.plan ?? details.plan);
+    if (plan !== undefined) upstreamHeaders.push([this.#names.plan, plan]);
+    let removeHeaders = identity.unset;
+    if (plan === undefined || details.stripHeader !== undefined) {
+      const extended = [...removeHeaders];
+      if (plan === undefined) extended.push(this.#planName);
+      if (details.stripHeader !== undefined) extended.push(details.stripHeader);
+      removeHeaders = extended;
+    }
     return {
       kind: 'allow',
       id,
       route,
       ...(principal !== undefined ? { principal } : {}),
-      upstreamHeaders: [[this.#names.decisionId, id], ...identity.headers],
-      removeHeaders: credentialHeader === undefined ? identity.unset : [...identity.unset, credentialHeader],
-      removeQueryParams: credentialQueryParam === undefined ? [] : [credentialQueryParam],
-      responseHeaders,
-      ...(shadowDenial !== undefined ? { shadowDenial } : {}),
+      upstreamHeaders,
+      removeHeaders,
+      removeQueryParams: details.stripQueryParam === undefined ? [] : [details.stripQueryParam],
+      responseHeaders: details.responseHeaders ?? [],
+      ...(details.shadowDenial !== undefined ? { shadowDenial: details.shadowDenial } : {}),
     };
   }
 
@@ -78,10 +99,10 @@ export class AnswerBuilder {
       headers.push([n.subject, headerSafe(principal.subject)], [n.consumer, headerSafe(principal.consumerId)], [n.authMethod, principal.authMethod]);
       if (principal.keyId !== undefined) headers.push([n.keyId, headerSafe(principal.keyId)]);
       if (principal.scopes.size > 0) headers.push([n.scopes, headerSafe(join(principal.scopes))]);
-      if (principal.plan !== undefined) headers.push([n.plan, principal.plan]);
       if (principal.name !== undefined) headers.push([n.name, headerSafe(principal.name)]);
     }
-    const set = new Set([n.decisionId, ...headers.map(([name]) => name)].map((name) => name.toLowerCase()));
+    // the plan header is decided per answer (allow), never listed here
+    const set = new Set([n.decisionId, n.plan, ...headers.map(([name]) => name)].map((name) => name.toLowerCase()));
     return Object.freeze({ headers: Object.freeze(headers), unset: Object.freeze(this.#allNames.filter((name) => !set.has(name))) });
   }
 

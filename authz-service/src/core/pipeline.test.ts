@@ -159,13 +159,24 @@ describe('decision pipeline', () => {
       expect(header(d.upstreamHeaders, H.subject)).to.equal('alice-sub');
       expect(header(d.upstreamHeaders, H.keyId)).to.equal('k-valid');
       expect(header(d.upstreamHeaders, H.scopes)).to.equal('chat');
-      expect(header(d.upstreamHeaders, H.plan)).to.equal(undefined);
+      // the key and its consumer carry no plan: the service's default applied, and the header says which
+      expect(header(d.upstreamHeaders, H.plan)).to.equal('free');
       expect(header(d.upstreamHeaders, H.authMethod)).to.equal('api_key');
       expect(header(d.upstreamHeaders, H.name)).to.equal('%C3%85lice');
       expect(header(d.upstreamHeaders, H.decisionId)).to.equal(d.id);
       expect(d.removeHeaders).to.include('x-api-key');
-      expect(d.removeHeaders).to.include(H.plan.toLowerCase());
+      expect(d.removeHeaders).to.not.include(H.plan.toLowerCase());
       expect(d.removeHeaders).to.not.include(H.consumer.toLowerCase());
+    });
+
+    it('names the plan that applied: the key\'s own over the service default, none (and stripped) where no plan applies', async () => {
+      const own = expectAllow(await engine().decide(request('/llm/v1/models', { 'x-api-key': perKey.key })));
+      expect(header(own.upstreamHeaders, H.plan)).to.equal('free');
+      const consumerPlan = expectAllow(await engine().decide(request('/shadow/x', { 'x-api-key': shadowKey.key })));
+      expect(header(consumerPlan.upstreamHeaders, H.plan)).to.equal('tiny');
+      const none = expectAllow(await engine().decide(request('/q/x', { 'x-api-key': valid.key })));
+      expect(header(none.upstreamHeaders, H.plan)).to.equal(undefined);
+      expect(none.removeHeaders).to.include(H.plan.toLowerCase());
     });
 
     it('accepts a key as a Bearer token (OpenAI-style clients) and strips Authorization', async () => {

@@ -106,9 +106,9 @@ export class PipelineEngine implements DecisionEngine {
   }
 
   /** Shadow mode: what would have been denied is allowed, and the denial travels along for metrics and logs. */
-  #shadow({ id, route }: Judging, verdict: Decision): Decision {
+  #shadow({ id, route, service }: Judging, verdict: Decision): Decision {
     if (verdict.kind === 'allow') return verdict;
-    return this.#answer.allow(id, route.ref, verdict.principal, undefined, undefined, [], verdict.code);
+    return this.#answer.allow(id, route.ref, verdict.principal, { plan: service.spec.plan, shadowDenial: verdict.code });
   }
 
   #failed(id: string, error: unknown): Decision {
@@ -193,7 +193,7 @@ export class PipelineEngine implements DecisionEngine {
   }
 
   #allow({ judging, principal, stripHeader, stripQueryParam }: Allowed, responseHeaders: readonly HeaderPair[]): Decision {
-    return this.#answer.allow(judging.id, judging.route.ref, principal, stripHeader, stripQueryParam, responseHeaders);
+    return this.#answer.allow(judging.id, judging.route.ref, principal, { plan: judging.service.spec.plan, stripHeader, stripQueryParam, responseHeaders });
   }
 }
 
