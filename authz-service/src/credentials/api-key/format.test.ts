@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHmac, randomBytes } from 'node:crypto';
 import { KeyHasher, displayPrefix, generateApiKey, inspectApiKey } from './format.js';
 
 describe('API key format', () => {
@@ -53,6 +54,26 @@ describe('API key format', () => {
     expect(hasher.matches(key, h)).to.equal(true);
     expect(hasher.matches(key + 'x', h)).to.equal(false);
     expect(hasher.matches(key, 'short')).to.equal(false);
+  });
+
+  it('is exactly HMAC-SHA256 (RFC 2104) for any pepper and any key, including ones the one-shot path cannot hold', () => {
+    const peppers: (string | Buffer)[] = ['p'.repeat(32), 'a pepper of exactly sixty-four bytes, padded out to the block!!!', 'x'.repeat(65), randomBytes(32), randomBytes(200)];
+    const keys = [
+      generateApiKey().key,
+      '',
+      'ÅNGSTRÖM-ключ-🔑',
+      '\ud800 lone surrogate',
+      'k'.repeat(256),
+      'k'.repeat(257),
+      'é'.repeat(300),
+      ...Array.from({ length: 200 }, (_, i) => randomBytes(i % 97).toString('latin1')),
+    ];
+    for (const pepper of peppers) {
+      const hasher = new KeyHasher(pepper);
+      for (const key of keys) {
+        expect(hasher.hash(key), `pepper of ${pepper.length} bytes, key of ${key.length} units`).to.equal(createHmac('sha256', pepper).update(key).digest('base64url'));
+      }
+    }
   });
 
   it('refuses a short pepper and never prints it', () => {
