@@ -6,9 +6,9 @@
  * (a signature check each), the 429 path, and the Redis bucket. Servers run pinned to one core and the load
  * generator (this process) to another when `taskset` is available.
  *
- * Each repeatable scenario runs once per round (BENCH_ROUNDS, 3), all servers already up, and the report
- * gives medians over rounds: the machines this runs on are shared and noisy, and a ratio taken within one
- * round compares like with like.
+ * Each round (BENCH_ROUNDS, 3) starts fresh server processes and runs every repeatable scenario once; the
+ * report gives medians over rounds: the machines this runs on are shared and noisy, a ratio taken within one
+ * round compares like with like, and fresh processes average out what one process's memory layout does.
  *
  * Knobs (environment): BENCH_DURATION seconds per scenario and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1),
  * BENCH_WARMUP seconds (1), BENCH_FIRST_SEEN_TOKENS (6000), BENCH_REDIS_URL (redis://127.0.0.1:6379),
@@ -144,10 +144,18 @@ function selected(name: string): boolean {
 }
 
 /** One scenario: what to send, to which server, and whether it can be repeated each round. */
+type Role = 'bare' | 'floor' | 'authz' | 'redis';
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+}
+
 interface Scenario {
   readonly name: string;
-  readonly server: ChildProcess;
-  readonly url: string;
+  /** Which server answers; every round starts a fresh process of each role. */
+  readonly role: Role;
   readonly options: () => Record<string, unknown>;
   readonly target?: number;
   /** First-seen tokens are seen only once: that scenario runs in one round, after the others. */
@@ -203,15 +211,21 @@ async function capturedAllowHeaders(port: number, headers: Record<string, string
 async function main(): Promise<void> {
   if (canPin) spawnSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   console.log(
-    `bench: ${ROUNDS} rounds of ${DURATION}s per scenario, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ` +
+    `bench: ${ROUNDS} rounds of ${DURATION}s per scenario, fresh server processes each round, ${CONNECTIONS} connections, pipelining ${PIPELINING}, ` +
       (canPin ? 'servers pinned to core 0, load generator to core 1' : 'no pinning (taskset missing or one core)'),
   );
-  const servers: ChildProcess[] = [];
-  const start = async (script: string, envFor: (port: number) => Record<string, string>, readyPath: string) => {
+  const servers = new Set<ChildProcess>();
+  const start = async (script: string, envFor: (port: number) => Record<string, string>, readyPath: string): Promise<Running> => {
     const port = await freePort();
     const child = await startServer(script, envFor(port), port, readyPath);
-    servers.push(child);
+    servers.add(child);
     return { child, url: `http://127.0.0.1:${port}/forward-auth`, port };
+  };
+  const stop = async (running: Iterable<Running>) => {
+    for (const { child } of running) {
+      await stopServer(child);
+      servers.delete(child);
+    }
   };
 
   const idp = await TestIssuer.start();
@@ -234,31 +248,34 @@ async function main(): Promise<void> {
       );
 
     const apiKeyHeaders = forwardAuthHeaders({ 'x-api-key': keys.alice });
-    const bare = await start('test/bench/bare-server.ts', () => ({}), '/');
-    const authz = await startAuthz();
-    const allowHeaders = JSON.stringify(await capturedAllowHeaders(authz.port, apiKeyHeaders));
-    const floor = await start('test/bench/bare-server.ts', () => ({ BARE_ALLOW_HEADERS: allowHeaders }), '/');
+    const probe = await startAuthz();
+    const allowHeaders = JSON.stringify(await capturedAllowHeaders(probe.port, apiKeyHeaders));
+    await stop([probe]);
 
-    const scenarios: Scenario[] = [{ name: 'bare node:http', server: bare.child, url: bare.url, options: () => ({}) }];
-    if (selected('floor')) {
-      scenarios.push({ name: 'node:http + our allow headers (floor)', server: floor.child, url: floor.url, options: () => ({ headers: apiKeyHeaders }) });
-    }
-    if (selected('api-key')) scenarios.push({ name: 'API key + memory bucket', server: authz.child, url: authz.url, options: () => ({ headers: apiKeyHeaders }), target: 0.85 });
+    const launch: Record<Role, () => Promise<Running>> = {
+      bare: () => start('test/bench/bare-server.ts', () => ({}), '/'),
+      floor: () => start('test/bench/bare-server.ts', () => ({ BARE_ALLOW_HEADERS: allowHeaders }), '/'),
+      authz: () => startAuthz(),
+      redis: () => startAuthz({ PORTCULLIS_REDIS_URL: REDIS_URL }),
+    };
+
+    const scenarios: Scenario[] = [{ name: 'bare node:http', role: 'bare', options: () => ({}) }];
+    if (selected('floor')) scenarios.push({ name: 'node:http + our allow headers (floor)', role: 'floor', options: () => ({ headers: apiKeyHeaders }) });
+    if (selected('api-key')) scenarios.push({ name: 'API key + memory bucket', role: 'authz', options: () => ({ headers: apiKeyHeaders }), target: 0.85 });
     const token = await idp.keycloakAccessToken({ scope: 'openid chat', exp: Math.floor(Date.now() / 1000) + 3600 });
     if (selected('jwt-repeat')) {
       const headers = forwardAuthHeaders({ authorization: `Bearer ${token}` });
-      scenarios.push({ name: 'RS256 JWT, repeated (cache)', server: authz.child, url: authz.url, options: () => ({ headers }), target: 0.75 });
+      scenarios.push({ name: 'RS256 JWT, repeated (cache)', role: 'authz', options: () => ({ headers }), target: 0.75 });
     }
     if (selected('429')) {
       const headers = forwardAuthHeaders({ 'x-api-key': keys.bob });
-      scenarios.push({ name: '429 path (deny + log line)', server: authz.child, url: authz.url, options: () => ({ headers }) });
+      scenarios.push({ name: '429 path (deny + log line)', role: 'authz', options: () => ({ headers }) });
     }
     if (selected('redis')) {
-      if (!(await redisReachable(REDIS_URL))) {
-        console.log(`API key + Redis bucket: skipped, no Redis at ${REDIS_URL}`);
+      if (await redisReachable(REDIS_URL)) {
+        scenarios.push({ name: 'API key + Redis bucket', role: 'redis', options: () => ({ headers: apiKeyHeaders }), target: 0.6 });
       } else {
-        const redis = await startAuthz({ PORTCULLIS_REDIS_URL: REDIS_URL });
-        scenarios.push({ name: 'API key + Redis bucket', server: redis.child, url: redis.url, options: () => ({ headers: apiKeyHeaders }), target: 0.6 });
+        console.log(`API key + Redis bucket: skipped, no Redis at ${REDIS_URL}`);
       }
     }
     if (selected('jwt-first-seen')) {
@@ -272,8 +289,7 @@ async function main(): Promise<void> {
       const base = forwardAuthHeaders({});
       scenarios.push({
         name: 'RS256 JWT, first seen (verify)',
-        server: authz.child,
-        url: authz.url,
+        role: 'authz',
         once: true,
         note: `${tokens.length} distinct tokens`,
         options: () => {
@@ -286,21 +302,30 @@ async function main(): Promise<void> {
       });
     }
 
-    // ── measure: every repeatable scenario once per round, so each round's ratios share the machine's mood ──
+    // ── measure: every repeatable scenario once per round, against fresh processes (a process's memory layout
+    // alone moves its cost per request by a fifth on these machines), so ratios compare like with like ──
     const samples = new Map<Scenario, Sample[]>(scenarios.map((s) => [s, []]));
-    for (const scenario of scenarios) if (!scenario.once) await cannon(scenario.url, { ...scenario.options(), duration: WARMUP });
+    const measure = async (scenario: Scenario, running: Running) => {
+      samples.get(scenario)!.push(sample(await cannon(running.url, scenario.options(), running.child)));
+    };
+    const roles = [...new Set(scenarios.map((s) => s.role))];
     for (let round = 0; round < ROUNDS; round++) {
-      for (const scenario of scenarios) {
-        if (scenario.once) continue;
-        samples.get(scenario)!.push(sample(await cannon(scenario.url, scenario.options(), scenario.server)));
+      const running = new Map<Role, Running>();
+      for (const role of roles) running.set(role, await launch[role]());
+      try {
+        for (const scenario of scenarios) if (!scenario.once) await cannon(running.get(scenario.role)!.url, { ...scenario.options(), duration: WARMUP });
+        for (const scenario of scenarios) if (!scenario.once) await measure(scenario, running.get(scenario.role)!);
+        // seen once only, so measured once, in the last round
+        if (round === ROUNDS - 1) for (const scenario of scenarios) if (scenario.once) await measure(scenario, running.get(scenario.role)!);
+      } finally {
+        await stop(running.values());
       }
       process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
-    for (const scenario of scenarios) if (scenario.once) samples.get(scenario)!.push(sample(await cannon(scenario.url, scenario.options(), scenario.server)));
 
     report(scenarios, samples);
   } finally {
-    await Promise.all(servers.map(stopServer));
+    await Promise.all([...servers].map(stopServer));
     await idp.close();
   }
 }
