@@ -16,7 +16,7 @@ import { bucketsFor } from './buckets.js';
 import type { Decision, HeaderPair, Principal } from './decision.js';
 import type { DecisionEngine } from './engine.js';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from './identity-headers.js';
-import { isPromise, type MaybePromise } from './maybe-promise.js';
+import { andThen, isPromise, type MaybePromise } from './maybe-promise.js';
 import type { NormalizedRequest } from './request.js';
 
 export interface DecisionEngineOptions {
@@ -95,7 +95,7 @@ export class PipelineEngine implements DecisionEngine {
       if (match.kind === 'no_route') return this.#answer.deny(id, 'no_route', 'No protected service matches this host and path.');
       const judging: Judging = { id, request, state, service: match.service, route: match.route };
       const auth = authenticate(this.#options.resolvers, request, { state, service: match.service, now: this.#clock() });
-      const verdict = isPromise(auth) ? auth.then((settled) => this.#judge(judging, settled)) : this.#judge(judging, auth);
+      const verdict = andThen(auth, (settled) => this.#judge(judging, settled));
       if (match.service.spec.mode === 'shadow') {
         return isPromise(verdict) ? verdict.then((settled) => this.#shadow(judging, settled), (error) => this.#failed(id, error)) : this.#shadow(judging, verdict);
       }
@@ -166,7 +166,7 @@ export class PipelineEngine implements DecisionEngine {
     const buckets = bucketsFor(principal, service.name, planName === undefined ? undefined : state.plans.get(planName));
     if (buckets.length === 0) return this.#allow(allowed, NO_HEADERS);
     const outcome = this.#options.limiter.consume(buckets, route.cost);
-    return isPromise(outcome) ? outcome.then((settled) => this.#limited(allowed, buckets, settled)) : this.#limited(allowed, buckets, outcome);
+    return andThen(outcome, (settled) => this.#limited(allowed, buckets, settled));
   }
 
   #limited(allowed: Allowed, buckets: readonly BucketRequest[], outcome: LimitOutcome): MaybePromise<Decision> {
@@ -178,7 +178,7 @@ export class PipelineEngine implements DecisionEngine {
     const insurance = this.#options.insurance;
     if (insurance === undefined) return this.#allow(allowed, NO_HEADERS);
     const fallback = insurance.consume(buckets, judging.route.cost);
-    return isPromise(fallback) ? fallback.then((settled) => this.#applyLimit(allowed, settled)) : this.#applyLimit(allowed, fallback);
+    return andThen(fallback, (settled) => this.#applyLimit(allowed, settled));
   }
 
   #applyLimit(allowed: Allowed, outcome: LimitOutcome): Decision {

@@ -20,7 +20,7 @@
  * lets more through than the limit: a draw passes only if the counter, including every earlier draw that
  * was not refunded yet, fits.
  */
-import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
+import { andThen, isPromise, type MaybePromise } from '../core/maybe-promise.js';
 import { type BucketStore, type Draw, StoreFailure } from './bucket-store.js';
 import type { BucketRequest, BucketState, LimitOutcome } from './limiter.js';
 
@@ -70,7 +70,7 @@ function settle(store: BucketStore, buckets: readonly BucketRequest[], cost: num
   }
 
   const refunded = refundAll(store, buckets, cost, draws);
-  return isPromise(refunded) ? refunded.then(() => limited(buckets, cost, draws)) : limited(buckets, cost, draws);
+  return andThen(refunded, () => limited(buckets, cost, draws));
 }
 
 /** Several buckets may refuse: report the one that keeps the client waiting longest. */

@@ -7,7 +7,7 @@
  * data plane's in-memory indexes.
  */
 import type { Principal } from '../../core/decision.js';
-import { isPromise, type MaybePromise } from '../../core/maybe-promise.js';
+import { andThen, type MaybePromise } from '../../core/maybe-promise.js';
 import { queryParam, type NormalizedRequest } from '../../core/request.js';
 import type { CompiledService, KeySecretEntry } from '../../state/compile.js';
 import type { ConsumerSpec } from '../../state/schema.js';
@@ -85,7 +85,7 @@ export class ApiKeyResolver implements CredentialResolver {
       return reject('malformed_api_key', 'The value is not an API key.');
     }
     const entry = this.#lookupKey(this.#hasher.hash(presented.value), context);
-    return isPromise(entry) ? entry.then((found) => this.#checkKey(found, presented, context)) : this.#checkKey(entry, presented, context);
+    return andThen(entry, (found) => this.#checkKey(found, presented, context));
   }
 
   #checkKey(entry: KeySecretEntry | undefined, presented: Presented, context: ResolveContext): MaybePromise<ResolveOutcome> {
@@ -97,7 +97,7 @@ export class ApiKeyResolver implements CredentialResolver {
       return reject('api_key_expired', 'This secret was replaced by a rotation and its grace period has ended.');
     }
     const consumer = this.#lookupConsumer(key.consumerId, context);
-    return isPromise(consumer) ? consumer.then((found) => this.#checkConsumer(entry, found, presented)) : this.#checkConsumer(entry, consumer, presented);
+    return andThen(consumer, (found) => this.#checkConsumer(entry, found, presented));
   }
 
   #checkConsumer(entry: KeySecretEntry, consumer: ConsumerSpec | undefined, presented: Presented): ResolveOutcome {
