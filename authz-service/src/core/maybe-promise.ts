@@ -16,3 +16,19 @@ export function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
 export function andThen<T, U>(value: MaybePromise<T>, next: (value: T) => MaybePromise<U>): MaybePromise<U> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
+
+/**
+ * What an adapter does with the engine: `done` with the value of `run()`, at once when it is here or once it
+ * settles; `failed` with whatever `run` throws or rejects with. Never throws or rejects itself.
+ */
+export function settle<T>(run: () => MaybePromise<T>, done: (value: T) => void, failed: (error: unknown) => void): void {
+  let value: MaybePromise<T>;
+  try {
+    value = run();
+  } catch (error) {
+    failed(error);
+    return;
+  }
+  if (value instanceof Promise) value.then(done, failed);
+  else done(value);
+}

@@ -13,7 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import type { Decision, DenyDecision } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
-import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
+import { settle } from '../core/maybe-promise.js';
 import { DEFAULT_IDENTITY_HEADERS, type IdentityHeaderNames } from '../core/identity-headers.js';
 import { normalizeCheckRequest } from './check-request.js';
 import { checkReplyFor } from './check-response.js';
@@ -107,39 +107,31 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
   const server = new Server(SERVER_OPTIONS);
   server.addService(serviceDefinition(loadGrpcPackage(loadExtAuthzDefinition()), EXT_AUTHZ_SERVICE), {
     Check(call: ServerUnaryCall<CheckRequestMessage, CheckResponseMessage>, callback: sendUnaryData<CheckResponseMessage>) {
-      const reply = (decision: Decision) => {
-        const answer = checkReplyFor(decision, decisionIdHeader);
-        if (answer.kind === 'response') callback(null, answer.response);
-        else callback({ code: answer.code, details: answer.details });
-      };
       const failed = (error: unknown) => {
         // a bug, not a decision: an RPC error so that Envoy's failure policy applies; no internals leave
         logger?.error({ err: error }, 'ext_authz Check failed');
         callback({ code: GrpcStatus.INTERNAL, details: 'internal_error' });
       };
-      const mapped = normalizeCheckRequest(call.request);
-      let decision: MaybePromise<Decision>;
-      try {
-        if (mapped.ok) decision = engine.decide(mapped.request);
-        else {
-          decision = invalidRequestDecision(mapped.reason);
-          const attributes = call.request.attributes;
-          const summary = { adapter: 'ext_authz', method: attributes?.request?.http?.method ?? '', host: '', path: '' } as const;
-          observer?.observe({ ...summary, clientIp: attributes?.source?.address?.socket_address?.address ?? '' }, decision, 0);
-        }
-      } catch (error) {
-        failed(error);
-        return;
-      }
-      if (!isPromise(decision)) {
+      const reply = (decision: Decision) => {
+        let answer: ReturnType<typeof checkReplyFor>;
         try {
-          reply(decision);
+          answer = checkReplyFor(decision, decisionIdHeader);
         } catch (error) {
           failed(error);
+          return;
         }
-        return;
-      }
-      decision.then(reply).catch(failed);
+        if (answer.kind === 'response') callback(null, answer.response);
+        else callback({ code: answer.code, details: answer.details });
+      };
+      const mapped = normalizeCheckRequest(call.request);
+      settle(() => {
+        if (mapped.ok) return engine.decide(mapped.request);
+        const denial = invalidRequestDecision(mapped.reason);
+        const attributes = call.request.attributes;
+        const summary = { adapter: 'ext_authz', method: attributes?.request?.http?.method ?? '', host: '', path: '' } as const;
+        observer?.observe({ ...summary, clientIp: attributes?.source?.address?.socket_address?.address ?? '' }, denial, 0);
+        return denial;
+      }, reply, failed);
     },
   });
   server.addService(serviceDefinition(loadGrpcPackage(loadHealthDefinition()), HEALTH_SERVICE), health.implementation());

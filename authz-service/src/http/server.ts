@@ -15,7 +15,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { AddressInfo, Socket } from 'node:net';
 import { type Decision, type DenyDecision, denialBody } from '../core/decision.js';
 import type { DecisionEngine } from '../core/engine.js';
-import { isPromise, type MaybePromise } from '../core/maybe-promise.js';
+import { settle } from '../core/maybe-promise.js';
 import { catalogEntry, type ErrorCode, problem, PROBLEM_CONTENT_TYPE } from '../core/errors.js';
 import { decisionIdGenerator } from '../core/pipeline.js';
 import type { IdentityHeaderNames } from '../core/identity-headers.js';
@@ -175,16 +175,13 @@ export class AuthzHttpServer {
       this.#answer(res, denial);
       return;
     }
-    let decision: MaybePromise<Decision>;
-    try {
-      decision = this.#options.engine.decide(normalized.request);
-    } catch (error) {
-      this.#answer(res, this.#engineFailed(error));
-      return;
-    }
-    // most decisions (API keys, cached tokens, in-memory buckets) are already here: answer without a microtask
-    if (isPromise(decision)) decision.then((settled) => this.#answer(res, settled), (error: unknown) => this.#answer(res, this.#engineFailed(error)));
-    else this.#answer(res, decision);
+    // most decisions (API keys, cached tokens, in-memory buckets) are already here: answered without a microtask
+    const request = normalized.request;
+    settle(
+      () => this.#options.engine.decide(request),
+      (decision) => this.#answer(res, decision),
+      (error) => this.#answer(res, this.#engineFailed(error)),
+    );
   }
 
   /** The engine returns denials as values; reaching this is a bug, and it must not become an allow. */
