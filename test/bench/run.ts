@@ -3,8 +3,9 @@
  * in the same run, on the same core, so results are ratios that mean something on any machine.
  *
  * Scenarios: valid API key with the memory bucket, repeated RS256 JWT (token cache), first-seen RS256 JWTs
- * (a signature check each), the 429 path, and the Redis bucket. Servers run pinned to one core and the load
- * generator (this process) to another when `taskset` is available.
+ * (a signature check each), the 429 path, and the Redis bucket; and, for scale, the baselines in
+ * bare-server.ts (bare, the framing floor, a minimal API-key check). Servers run pinned to one core and the
+ * load generator (this process) to another when `taskset` is available.
  *
  * Each round (BENCH_ROUNDS, 3) starts fresh server processes and runs every repeatable scenario once; the
  * report gives medians over rounds: the machines this runs on are shared and noisy, a ratio taken within one
@@ -12,7 +13,7 @@
  *
  * Knobs (environment): BENCH_DURATION seconds per scenario and round (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (100), BENCH_PIPELINING (1),
  * BENCH_WARMUP seconds (1), BENCH_FIRST_SEEN_TOKENS (6000), BENCH_REDIS_URL (redis://127.0.0.1:6379),
- * BENCH_ONLY (comma-separated scenario names: floor, api-key, jwt-repeat, 429, redis, jwt-first-seen).
+ * BENCH_ONLY (comma-separated scenario names: floor, minimal, api-key, jwt-repeat, 429, redis, jwt-first-seen).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -72,7 +73,10 @@ interface Row {
   readonly target?: number;
 }
 
-/** Start a node process running `script` (pinned to core 0 when possible); resolves once it is serving. */
+/**
+ * Start a node process running `script` (pinned to core 0 when possible); resolves once `readyPath` answers
+ * 200 (the baselines answer any path, so any answer at all means they are serving).
+ */
 async function startServer(script: string, extraEnv: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
   // servers run from the compiled build (`npm run bench` builds first): what ships, without the dev loader's costs
   const node = [process.execPath, `dist/${script.replace(/\.ts$/, '.js')}`];
@@ -84,7 +88,8 @@ async function startServer(script: string, extraEnv: Record<string, string>, por
   child.once('exit', () => (exited = true));
   await waitFor(async () => {
     if (exited) throw new Error(`${script} exited: ${stderr}`);
-    return (await send(port, { path: readyPath }).catch(() => ({ status: 0 }))).status === 200;
+    const { status } = await send(port, { path: readyPath }).catch(() => ({ status: 0 }));
+    return readyPath === '/readyz' ? status === 200 : status > 0;
   }, `${script} on ${port}`, 30_000);
   return child;
 }
@@ -144,7 +149,7 @@ function selected(name: string): boolean {
 }
 
 /** One scenario: what to send, to which server, and whether it can be repeated each round. */
-type Role = 'bare' | 'floor' | 'authz' | 'redis';
+type Role = 'bare' | 'floor' | 'minimal' | 'authz' | 'redis';
 
 interface Running {
   readonly child: ChildProcess;
@@ -254,13 +259,16 @@ async function main(): Promise<void> {
 
     const launch: Record<Role, () => Promise<Running>> = {
       bare: () => start('test/bench/bare-server.ts', () => ({}), '/'),
-      floor: () => start('test/bench/bare-server.ts', () => ({ BARE_ALLOW_HEADERS: allowHeaders }), '/'),
+      floor: () => start('test/bench/bare-server.ts', () => ({ BARE_MODE: 'floor', BARE_ALLOW_HEADERS: allowHeaders }), '/'),
+      minimal: () => start('test/bench/bare-server.ts', () => ({ BARE_MODE: 'minimal', BARE_API_KEY: keys.alice, BARE_PEPPER: TEST_PEPPER }), '/'),
       authz: () => startAuthz(),
       redis: () => startAuthz({ PORTCULLIS_REDIS_URL: REDIS_URL }),
     };
 
-    const scenarios: Scenario[] = [{ name: 'bare node:http', role: 'bare', options: () => ({}) }];
+    // every baseline gets the very request the API-key scenario sends: parsing it is a cost any server pays
+    const scenarios: Scenario[] = [{ name: 'bare node:http', role: 'bare', options: () => ({ headers: apiKeyHeaders }) }];
     if (selected('floor')) scenarios.push({ name: 'node:http + our allow headers (floor)', role: 'floor', options: () => ({ headers: apiKeyHeaders }) });
+    if (selected('minimal')) scenarios.push({ name: 'minimal API-key check (reference)', role: 'minimal', options: () => ({ headers: apiKeyHeaders }) });
     if (selected('api-key')) scenarios.push({ name: 'API key + memory bucket', role: 'authz', options: () => ({ headers: apiKeyHeaders }), target: 0.85 });
     const token = await idp.keycloakAccessToken({ scope: 'openid chat', exp: Math.floor(Date.now() / 1000) + 3600 });
     if (selected('jwt-repeat')) {
