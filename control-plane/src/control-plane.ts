@@ -38,6 +38,7 @@ import { createThreescaleProvisioning } from './provisioning/threescale/index.js
 import { bootstrapFirstAdmin, type BootstrapResult } from './services/bootstrap.js';
 import { ResponseVault } from './services/idempotency.js';
 import { KeyLifecycle, type KeyHooks } from './services/keys.js';
+import { RefusalCoalescer, type RefusalLimits } from './services/refusal-coalescer.js';
 import { exportState } from './services/state-document.js';
 import type { Clock } from './services/unit-of-work.js';
 import { startSyncServer, type SyncServer, type SyncServerOptions } from './sync/server.js';
@@ -56,6 +57,8 @@ export interface ControlPlaneOptions {
   readonly keyHooks?: KeyHooks;
   readonly bodyLimitBytes?: number;
   readonly requestTimeoutMs?: number;
+  /** Window and caller bound of the coalesced audit rows of failed and refused requests. */
+  readonly refusalAudit?: RefusalLimits;
 }
 
 export interface ControlPlane {
@@ -64,6 +67,8 @@ export interface ControlPlane {
   /** The hasher every key is stored with; the data plane in the same process must use the same pepper. */
   readonly hasher: KeyHasher;
   readonly metrics: HttpMetrics;
+  /** Audit rows of failed and refused requests; summaries of repeats are written by close() at the latest. */
+  readonly refusals: RefusalCoalescer;
   readonly logger: Logger;
   readonly bootstrap: BootstrapResult;
   /** The state document, as served at GET /v1/state. */
@@ -77,7 +82,10 @@ export interface ControlPlane {
    * overridden (port 0 picks a free one). Stopped by close().
    */
   serveSync(overrides?: SyncServeOptions): Promise<SyncServer>;
-  /** Stops accepting requests, lets running ones finish (up to a grace period), closes the database. */
+  /**
+   * Stops accepting requests, lets running ones finish (up to a grace period), writes the pending summaries
+   * of coalesced refusals, closes the database.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -143,9 +151,10 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       ...(reconciliation ? provisionerRoutes(reconciliation.reconciler) : []),
     ];
     const metrics = createMetrics();
+    const refusals = new RefusalCoalescer({ db, clock, logger, counter: metrics.refused, ...options.refusalAudit });
     const app = createApp({
       routes,
-      deps: { db, authenticator, vault, logger, clock },
+      deps: { db, authenticator, vault, logger, clock, refusals },
       metrics,
       logger,
       bodyLimitBytes: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
@@ -161,6 +170,7 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
       db,
       hasher,
       metrics,
+      refusals,
       logger,
       bootstrap,
       exportState: () => exportState(db, clock()),
@@ -204,6 +214,8 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
           clearTimeout(timer);
         }
         await reconciliation?.job.stop();
+        // after the server: no request can add a repeat any more, and before the database goes away
+        await refusals.close();
         await db.destroy();
       },
     };

@@ -20,8 +20,11 @@ export const AuditEntrySchema = z
     request_id: z.string(),
     ip: z.string().optional(),
     user_agent: z.string().optional(),
-    /** What changed (before/after), never a secret. */
-    change: z.unknown().optional(),
+    /** Never a secret. The summary shape is RepeatSummary in services/refusal-coalescer.ts. */
+    change: z.unknown().optional().meta({
+      description:
+        'What changed (before/after). On a failed or denied row that stands for repeated attempts (same caller, action, status and code within a window): {"repeated": n, "first_at": ..., "last_at": ...}, and "overflow": true when the repeats came from many callers (actor "various").',
+    }),
   })
   .meta({ id: 'AuditEntry' });
 export type AuditEntry = z.output<typeof AuditEntrySchema>;

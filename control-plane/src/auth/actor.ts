@@ -9,7 +9,8 @@ export const USAGE_REPORT_SCOPE = 'portcullis:usage:report';
 /** API-key scope that lets a gateway fetch its rendered configuration (GET /v1/gateway/*), nothing more. */
 export const GATEWAY_SCOPE = 'portcullis:gateway';
 
-export type ActorKind = 'bootstrap' | 'gateway' | 'api_key' | 'jwt' | 'system' | 'anonymous';
+/** 'various' never authenticates: it names the many callers behind one coalesced audit row (see VARIOUS_CALLERS). */
+export type ActorKind = 'bootstrap' | 'gateway' | 'api_key' | 'jwt' | 'system' | 'anonymous' | 'various';
 
 export interface Actor {
   readonly kind: ActorKind;
@@ -35,6 +36,11 @@ export interface Caller {
 export const SYSTEM_ACTOR: Actor = Object.freeze({ kind: 'system', id: 'system', admin: true, grants: new Set<string>() });
 export const ANONYMOUS_ACTOR: Actor = Object.freeze({ kind: 'anonymous', id: 'anonymous', admin: false, grants: new Set<string>() });
 export const BOOTSTRAP_ACTOR: Actor = Object.freeze({ kind: 'bootstrap', id: 'bootstrap', admin: true, grants: new Set([ADMIN_SCOPE]) });
+/**
+ * The actor of an audit row that sums up refused attempts from more callers than the refusal coalescer
+ * tracks apart: naming any one of them would attribute the others' attempts to it.
+ */
+export const VARIOUS_CALLERS: Actor = Object.freeze({ kind: 'various', id: 'various', admin: false, grants: new Set<string>() });
 /** Whoever presents PORTCULLIS_GATEWAY_TOKEN: a gateway polling its configuration. */
 export const GATEWAY_ACTOR: Actor = Object.freeze({ kind: 'gateway', id: 'gateway', admin: false, grants: new Set([GATEWAY_SCOPE]) });
 

@@ -1,7 +1,8 @@
 /**
  * Every mutation leaves an audit row, successful or not, and so does every refused admin attempt. The
  * list of mutations comes from the OpenAPI document: a new mutating endpoint without a scenario here
- * fails the coverage check.
+ * fails the coverage check. Each refused attempt here is the first of its caller, operation and code, so it
+ * has a row of its own; how repeats are coalesced is in refusal-audit.test.ts.
  */
 import { assert } from 'chai';
 import { forEachBackend, type Harness, type Reply } from '../testing/harness.js';

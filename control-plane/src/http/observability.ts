@@ -8,6 +8,8 @@ export interface HttpMetrics {
   readonly registry: Registry;
   readonly requests: Counter<'method' | 'route' | 'status'>;
   readonly duration: Histogram<'method' | 'route'>;
+  /** Failed and refused requests the audit trail records, each one, also those coalesced into a summary row. */
+  readonly refused: Counter<'action' | 'status' | 'code'>;
 }
 
 /** A registry of its own, so several control planes (tests, one-process mode) never collide. */
@@ -27,6 +29,13 @@ export function createMetrics(): HttpMetrics {
       help: 'Control-plane HTTP request duration',
       labelNames: ['method', 'route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    // no caller, address or resource in the labels: they would make the series as many as the attackers
+    refused: new Counter({
+      name: 'portcullis_control_plane_refused_requests_total',
+      help: 'Control-plane requests refused (401/403) or failed mutations, by operation, status and problem code, counted before audit coalescing',
+      labelNames: ['action', 'status', 'code'],
       registers: [registry],
     }),
   };

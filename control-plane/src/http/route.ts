@@ -14,9 +14,9 @@ import { ProblemSchema } from '../api/common.js';
 import { ANONYMOUS_ACTOR, type Actor, type Caller } from '../auth/actor.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { ProblemError } from '../problem-error.js';
-import { recordFailure } from '../services/audit-trail.js';
 import type { Settleable } from '../provisioning/external-change.js';
 import { claimRequest, completeRequest, hasStoredResponse, IDEMPOTENCY_KEY_PATTERN, requestFingerprint, type IdempotentRequest, type ResponseVault } from '../services/idempotency.js';
+import type { RefusalCoalescer } from '../services/refusal-coalescer.js';
 import { ensureOwnConsumer } from '../services/self-service.js';
 import { inUnitOfWork, type Clock, type UnitOfWork } from '../services/unit-of-work.js';
 import { sendProblem, toProblem } from './problem-response.js';
@@ -122,6 +122,8 @@ export interface RouteDeps {
   readonly vault: ResponseVault;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Audits failed and refused attempts, coalescing repeats so refusals cannot flood the audit log. */
+  readonly refusals: RefusalCoalescer;
   /** Parses a JSON body with the configured size limit. */
   readonly parseJson: RequestHandler;
 }
@@ -232,14 +234,14 @@ export function mountRoute(app: Express, route: Route, deps: RouteDeps): void {
       await prepared?.settle(false);
       const problem = toProblem(error, deps.logger, state.id);
       if (isMutation || problem.status === 401 || problem.status === 403) {
-        await recordFailure(deps.db, caller, {
+        await deps.refusals.record(caller, {
           action: route.operationId,
           status: problem.status,
           code: problem.code,
           at: new Date(deps.clock()),
           ...(route.resourceType !== undefined ? { resourceType: route.resourceType } : {}),
           ...(typeof req.params['id'] === 'string' ? { resourceId: req.params['id'].slice(0, 300) } : {}),
-        }).catch((auditError: unknown) => deps.logger.error({ err: auditError, requestId: state.id }, 'could not write the audit row of a failed request'));
+        });
       }
       sendProblem(res, problem, state.id);
     }

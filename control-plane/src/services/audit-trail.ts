@@ -17,7 +17,8 @@ export function outcomeFor(status: number): AuditOutcome {
   return status === 401 || status === 403 ? 'denied' : 'failed';
 }
 
-export async function recordFailure(db: Db, caller: Caller, attempt: FailedAttempt): Promise<void> {
+/** `change` carries what the row summarises, e.g. how many repeats a coalesced row stands for. */
+export async function recordFailure(db: Db, caller: Caller, attempt: FailedAttempt, change?: unknown): Promise<void> {
   const { actor, requestId, ip, userAgent } = caller;
   await insertAudit(db, {
     at: attempt.at,
@@ -33,5 +34,6 @@ export async function recordFailure(db: Db, caller: Caller, attempt: FailedAttem
     requestId,
     ...(ip !== undefined ? { ip } : {}),
     ...(userAgent !== undefined ? { userAgent } : {}),
+    ...(change !== undefined ? { change } : {}),
   });
 }
