@@ -1,5 +1,6 @@
 /** keys list|create|rotate|revoke: your own keys under /v1/me/keys; with --all (admins), every key under /v1/keys. */
 import { type Command, type CommandContext, flag, integerOption, listOption, requireWith, stringOption } from '../command.js';
+import { KEY_STATUSES } from '../../control-plane/src/api/keys.js';
 import { usageError } from '../exit.js';
 import type { Column } from '../output.js';
 import { type KeyView, type KeyWithSecret, showSecretOnce } from './secret.js';
@@ -29,13 +30,13 @@ const keyColumns = (all: boolean): Column<KeyView>[] => [
 const list: Command = {
   name: 'keys list',
   summary: 'List your keys (prefixes and metadata; secrets are never shown again)',
-  usage: '[--status active|expired|revoked] [--all [--consumer ID] [--service NAME]]',
+  usage: `[--status ${KEY_STATUSES.join('|')}] [--all [--consumer ID] [--service NAME]]`,
   options: { ...ALL, status: { type: 'string' }, consumer: { type: 'string' }, service: { type: 'string' } },
   async run(ctx) {
     requireWith(ctx, 'consumer', 'all');
     requireWith(ctx, 'service', 'all');
     const status = stringOption(ctx, 'status');
-    if (status !== undefined && !['active', 'expired', 'revoked'].includes(status)) throw usageError('--status must be active, expired or revoked.');
+    if (status !== undefined && !(KEY_STATUSES as readonly string[]).includes(status)) throw usageError(`--status must be one of ${KEY_STATUSES.join(', ')}.`);
     const items = await ctx.api().list<KeyView>(base(ctx), { status, consumer_id: stringOption(ctx, 'consumer'), service: stringOption(ctx, 'service') });
     ctx.out.result({ items }, () => ctx.out.table(items, keyColumns(flag(ctx, 'all')), 'No keys.'));
   },

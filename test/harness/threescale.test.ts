@@ -163,6 +163,67 @@ describe('3scale Admin API double', function () {
     assert.deepEqual((await call('POST', `${base}.json`, { form: { access_token: 'tok-rw', plan_id: String(basic.id), name: '' } })).json(), { errors: { name: ["can't be blank"] } });
   });
 
+  it('starts applications on an approval-required plan pending, however created; only accept makes them live', async () => {
+    const { service, basic } = seed();
+    const gated = threescale.addPlan(service.id, { name: 'Gated', approval_required: true });
+    const plans = (await call('GET', withToken(`/admin/api/services/${service.id}/application_plans.json`))).json<{ plans: { application_plan: { id: number; approval_required: boolean } }[] }>();
+    assert.deepEqual(
+      plans.plans.map((p) => [p.application_plan.id, p.application_plan.approval_required]),
+      [
+        [basic.id, false],
+        [basic.id + 1, false],
+        [gated.id, true],
+      ],
+    );
+
+    const signup = await call('POST', '/admin/api/signup.json', {
+      form: { access_token: 'tok-rw', org_name: 'Pat', username: 'pat', email: 'pat@x.test', password: 'pw', application_plan_id: String(gated.id) },
+    });
+    assert.equal(signup.status, 201);
+    const accountId = signup.json<{ account: { id: number } }>().account.id;
+    const signupApps = threescale.applicationsOf(accountId).filter((a) => a.service_id === service.id);
+    assert.deepEqual(
+      signupApps.map((a) => [a.name, a.state]),
+      [['API signup', 'pending']],
+      'signup on a gated plan leaves its application pending too',
+    );
+    const listed = await call('GET', withToken(`/admin/api/accounts/${accountId}/applications.json?state=pending`));
+    assert.deepEqual(
+      listed.json<{ applications: { application: { id: number } }[] }>().applications.map((a) => a.application.id),
+      [signupApps[0]!.id],
+    );
+
+    const base = `/admin/api/accounts/${accountId}/applications`;
+    const created = await call('POST', `${base}.json`, { form: { access_token: 'tok-rw', plan_id: String(gated.id), name: 'waiting' } });
+    assert.equal(created.status, 201);
+    const app = created.json<{ application: { id: number; state: string; enabled: boolean; user_key: string } }>().application;
+    assert.include(app, { state: 'pending', enabled: false });
+    assert.match(app.user_key, /^[0-9a-f]{32}$/, 'a pending application has its user_key already');
+    assert.include(threescale.addApplication(accountId, basic.id), { state: 'live' }, 'a plan without approval: live at once');
+
+    const invalid = (event: string) => ({ errors: { state: [`cannot transition via "${event}"`] } });
+    for (const event of ['suspend', 'resume']) {
+      const refused = await call('PUT', `${base}/${app.id}/${event}.json`, { form: { access_token: 'tok-rw' } });
+      assert.equal(refused.status, 422, `${event} of a pending application`);
+      assert.deepEqual(refused.json(), invalid(event));
+    }
+    assert.equal(threescale.applications.get(app.id)!.state, 'pending');
+    assert.equal((await call('PUT', `${base}/${app.id}/reject.json`, { form: { access_token: 'tok-rw' } })).status, 404, 'the Admin API has no application reject');
+    const readOnly = await call('PUT', `${base}/${app.id}/accept.json`, { form: { access_token: 'tok-ro' } });
+    assert.equal(readOnly.status, 403, 'accept is a write');
+
+    const accepted = await call('PUT', `${base}/${app.id}/accept.json`, { form: { access_token: 'tok-rw' } });
+    assert.equal(accepted.status, 200);
+    assert.include(accepted.json<{ application: object }>().application, { id: app.id, state: 'live', enabled: true });
+    const again = await call('PUT', `${base}/${app.id}/accept.json`, { form: { access_token: 'tok-rw' } });
+    assert.equal(again.status, 422, 'only a pending application can be accepted');
+    assert.deepEqual(again.json(), invalid('accept'));
+    assert.equal((await call('PUT', `/admin/api/accounts/${accountId}/applications/999999/accept.json`, { form: { access_token: 'tok-rw' } })).status, 404);
+
+    assert.include(threescale.acceptApplication(signupApps[0]!.id), { state: 'live' }, 'the seeding API accepts the same way');
+    assert.throws(() => threescale.acceptApplication(signupApps[0]!.id), /422/);
+  });
+
   it('pages applications (max 500, bad values fall back) with metadata only when there is more than one page', async () => {
     const { service, basic, other } = seed();
     const account = threescale.addAccount({ org_name: 'Many', username: 'many', email: 'many@x.test' });

@@ -15,6 +15,11 @@
  *   defaults; `metadata` only when `per_page < total_entries`.
  * - Signup subscribes the account to every service's default application plan and creates an application
  *   named "API signup" there (the given `application_plan_id` replaces its service's default).
+ * - Applications are born `live`, or `pending` on a plan with `approval_required` ("Applications require
+ *   approval?"), however they are created (Admin API, signup, seeding). porta's state machine
+ *   (Contract::States): accept pending → live, suspend live → suspended, resume suspended → live; any other
+ *   transition is a 422 `{"errors":{"state":["cannot transition via \"x\""]}}`. The Admin API has no reject
+ *   for applications (only for accounts): a pending application ends by being accepted or deleted.
  *
  * Tests seed and change state directly (what a 3scale administrator would do), inject faults into the next
  * calls (5xx, timeouts, dropped connections, before or after the change is applied), take the whole server
@@ -65,6 +70,8 @@ export interface PlanRecord {
   system_name: string;
   state: 'published' | 'hidden';
   default: boolean;
+  /** "Applications require approval?": new applications on this plan start `pending`. */
+  approval_required: boolean;
   readonly limits: LimitRecord[];
   readonly created_at: string;
 }
@@ -137,6 +144,13 @@ const notFound = () => new ApiError(404, { status: 'Not found' });
 const unprocessable = (errors: Record<string, string[]>) => new ApiError(422, { errors });
 /** porta answers a missing required parameter in plain text. */
 const missing = (name: string) => new ApiError(400, `Required parameter missing: ${name}`);
+
+/** porta's Contract::States events on applications: one source state each. */
+const TRANSITIONS = {
+  accept: { from: 'pending', to: 'live' },
+  suspend: { from: 'live', to: 'suspended' },
+  resume: { from: 'suspended', to: 'live' },
+} as const satisfies Record<string, { from: AppState; to: AppState }>;
 
 const USER_KEY = /^[A-Za-z0-9_.-]{1,256}$|^[A-Za-z0-9+=]{1,256}$/;
 const USERNAME = /^[A-Za-z0-9_.@-]{3,40}$/;
@@ -272,7 +286,7 @@ export class ThreescaleDouble {
     return service;
   }
 
-  addPlan(serviceId: number, options: { name: string; system_name?: string; default?: boolean; state?: 'published' | 'hidden' }): PlanRecord {
+  addPlan(serviceId: number, options: { name: string; system_name?: string; default?: boolean; state?: 'published' | 'hidden'; approval_required?: boolean }): PlanRecord {
     if (!this.services.has(serviceId)) throw new Error(`no service ${serviceId}`);
     const plan: PlanRecord = {
       id: this.#id(),
@@ -281,6 +295,7 @@ export class ThreescaleDouble {
       system_name: options.system_name ?? options.name.toLowerCase().replace(/[^a-z0-9]+/g, '_'),
       state: options.state ?? 'published',
       default: options.default ?? false,
+      approval_required: options.approval_required ?? false,
       limits: [],
       created_at: this.#now(),
     };
@@ -323,6 +338,14 @@ export class ThreescaleDouble {
     const plan = this.plans.get(planId);
     if (!plan || !this.accounts.has(accountId)) throw new Error('no such plan or account');
     return this.#createApplication(accountId, plan, { name: options.name ?? 'App', description: '', ...(options.user_key ? { user_key: options.user_key } : {}) }, options.state);
+  }
+
+  /** A 3scale administrator accepts a pending application (the same transition as the accept endpoint). */
+  acceptApplication(id: number): ApplicationRecord {
+    const app = this.applications.get(id);
+    if (!app) throw new Error(`no application ${id}`);
+    this.#transition(app, 'accept');
+    return app;
   }
 
   /** Drift made in 3scale behind Portcullis' back. */
@@ -515,6 +538,7 @@ export class ThreescaleDouble {
       }),
       write('PUT', new RegExp(`${app.source}/suspend\\.json$`), ({ match }) => this.#transition(this.#requireApplication(match), 'suspend')),
       write('PUT', new RegExp(`${app.source}/resume\\.json$`), ({ match }) => this.#transition(this.#requireApplication(match), 'resume')),
+      write('PUT', new RegExp(`${app.source}/accept\\.json$`), ({ match }) => this.#transition(this.#requireApplication(match), 'accept')),
       get(/^\/admin\/api\/applications\.json$/, ({ params }) => {
         const apps = [...this.applications.values()]
           .filter((a) => params['service_id'] === undefined || String(a.service_id) === params['service_id'])
@@ -567,7 +591,8 @@ export class ThreescaleDouble {
     accountId: number,
     plan: PlanRecord,
     fields: { name: string; description: string; user_key?: string },
-    state: AppState = 'live',
+    // porta's accept_on_create: accepted at once unless the plan requires approval
+    state: AppState = plan.approval_required ? 'pending' : 'live',
   ): ApplicationRecord {
     const service = this.services.get(plan.service_id)!;
     if (fields.user_key !== undefined) this.#checkUserKey(service.id, fields.user_key);
@@ -597,10 +622,10 @@ export class ThreescaleDouble {
     }
   }
 
-  #transition(app: ApplicationRecord, event: 'suspend' | 'resume'): { status: number; body: unknown } {
-    const from = event === 'suspend' ? 'live' : 'suspended';
+  #transition(app: ApplicationRecord, event: keyof typeof TRANSITIONS): { status: number; body: unknown } {
+    const { from, to } = TRANSITIONS[event];
     if (app.state !== from) throw unprocessable({ state: [`cannot transition via "${event}"`] });
-    app.state = event === 'suspend' ? 'suspended' : 'live';
+    app.state = to;
     app.updated_at = this.#now();
     return { status: 200, body: { application: this.#application(app) } };
   }
@@ -663,7 +688,7 @@ export class ThreescaleDouble {
       cost_per_month: 0.0,
       trial_period_days: 0,
       cancellation_period: 0,
-      approval_required: false,
+      approval_required: p.approval_required,
       default: p.default,
       custom: false,
       system_name: p.system_name,

@@ -56,7 +56,12 @@ export type KeyRevoke = z.output<typeof KeyRevokeSchema>;
 export const KeyExtendSchema = z.strictObject({ expires_at: isoTimestamp }).meta({ id: 'KeyExtend' });
 export type KeyExtend = z.output<typeof KeyExtendSchema>;
 
-export const KEY_STATUSES = ['active', 'expired', 'revoked'] as const;
+/**
+ * `pending_approval`: the key's system of record (3scale, for a plan whose applications require approval)
+ * has not approved it yet. It opens nothing until then (`revoked` is true), and becomes `active` by itself
+ * once approved; revoking it makes it `revoked` for good.
+ */
+export const KEY_STATUSES = ['active', 'expired', 'revoked', 'pending_approval'] as const;
 export type KeyStatus = (typeof KEY_STATUSES)[number];
 
 export const KeyResourceSchema = z
@@ -71,7 +76,9 @@ export const KeyResourceSchema = z
     plan: z.string().optional(),
     limits: z.array(LimitSchema),
     expires_at: isoTimestamp.optional(),
+    /** True while the key opens nothing: revoked, or still awaiting approval (see `status`). */
     revoked: z.boolean(),
+    /** Since when the key opens nothing (for a key awaiting approval: its creation). */
     revoked_at: isoTimestamp.optional(),
     status: z.enum(KEY_STATUSES),
     /** Secrets that currently open this key; after a rotation the old one is listed until its grace ends. */

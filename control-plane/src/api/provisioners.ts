@@ -14,7 +14,7 @@ export type ReconcileItem = z.output<typeof ChangeItemSchema>;
 const ChangeSchema = z.object({ count: z.number().int(), items: z.array(ChangeItemSchema) });
 export type ReconcileChange = z.output<typeof ChangeSchema>;
 
-export const RECONCILE_CHANGES = ['imported', 'rotated', 'replanned', 'suspended', 'resumed', 'revoked', 'suspensions_sent', 'orphans_deleted'] as const;
+export const RECONCILE_CHANGES = ['imported', 'rotated', 'replanned', 'suspended', 'resumed', 'approved', 'revoked', 'suspensions_sent', 'orphans_deleted'] as const;
 export type ReconcileChangeKind = (typeof RECONCILE_CHANGES)[number];
 
 export const ReconcileReportSchema = z
@@ -30,6 +30,7 @@ export const ReconcileReportSchema = z
     /**
      * imported: new applications of linked accounts mirrored as keys; rotated: user_key changed in 3scale;
      * replanned: application plan (or its limits) changed; suspended/resumed: application state followed;
+     * approved: an application awaiting approval was accepted, so its key became active;
      * revoked: the application vanished; suspensions_sent: revocations that had not reached 3scale;
      * orphans_deleted: applications created for keys that were never stored.
      */

@@ -49,6 +49,12 @@ export interface KeyMaterial extends KeyEffect {
   /** Display prefix: enough to tell keys apart, never enough to use one. */
   readonly prefix: string;
   readonly terms?: KeyTerms;
+  /**
+   * The external system has not approved the key yet (e.g. a 3scale plan that requires approval): the new
+   * key is stored inactive (status `pending_approval`) and opens nothing until the provisioner restores it.
+   * Read by `create` only; a rotation's secret belongs to a key that is active already.
+   */
+  readonly awaitingApproval?: boolean;
 }
 
 export interface KeyProvisioner {
@@ -60,7 +66,10 @@ export interface KeyProvisioner {
   reissue(db: Db, key: KeyRecord): Promise<ExternalChange<KeyMaterial>>;
   /** The key is being revoked. Never fails for an unreachable external system: revocation must always work. */
   suspend(db: Db, key: KeyRecord): Promise<ExternalChange<KeyEffect>>;
-  /** The key is being restored; fails cleanly when the external system cannot confirm it. */
+  /**
+   * The key is being restored; fails cleanly when the external system cannot confirm it, and refuses (409)
+   * a key whose approval there is still outstanding.
+   */
   resume(db: Db, key: KeyRecord): Promise<ExternalChange<KeyEffect>>;
 }
 

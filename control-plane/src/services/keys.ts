@@ -53,7 +53,7 @@ export interface IssuedKey {
 }
 
 export function keyStatus(k: KeyRecord, nowMs: number): KeyStatus {
-  if (k.revokedAt !== undefined) return 'revoked';
+  if (k.revokedAt !== undefined) return k.awaitingApproval ? 'pending_approval' : 'revoked';
   if (k.expiresAt !== undefined && Date.parse(k.expiresAt) <= nowMs) return 'expired';
   return 'active';
 }
@@ -83,7 +83,14 @@ function requireFuture(expiresAt: string | undefined | null, now: Date, path: st
   if (expiresAt != null && Date.parse(expiresAt) <= now.getTime()) throw invalid(path, 'must be in the future');
 }
 
-const revokedCannotRotate = (id: string) => conflict(`key "${id}" is revoked; a revoked key cannot be rotated`);
+const cannotRotate = (k: KeyRecord) =>
+  conflict(k.awaitingApproval ? `key "${k.id}" awaits approval by its provisioner; it cannot be rotated before` : `key "${k.id}" is revoked; a revoked key cannot be rotated`);
+
+/**
+ * Revoked by a decision (a person, or the system of record suspending it). A key awaiting approval is
+ * stored revoked too, but revoking it is still a decision to make: it must not become active on approval.
+ */
+const revokedByDecision = (k: KeyRecord) => k.revokedAt !== undefined && k.awaitingApproval !== true;
 
 export async function getKey(db: Db, id: string, ownerConsumerId?: string): Promise<KeyRecord> {
   const key = await keys.findKey(db, id, ownerConsumerId);
@@ -131,7 +138,10 @@ export class KeyLifecycle {
 
   // ── before the transaction ─────────────────────────────────────────────────────────────
 
-  /** The new key's secret, from the provisioner of its services. `path` names the services field in errors. */
+  /**
+   * The new key's secret, from the provisioner of its services. `path` names the services field in errors.
+   * The provisioner may say the key awaits approval (KeyMaterial.awaitingApproval): `create` stores it inactive.
+   */
   async prepareCreate(db: Db, request: CreateRequest, path = 'body.services'): Promise<ExternalChange<KeyMaterial>> {
     const targets = await serviceTargetsFor(db, request.services, path);
     const provisioner = this.provisioners.forServices(targets, path);
@@ -141,14 +151,14 @@ export class KeyLifecycle {
 
   async prepareRotate(db: Db, id: string, ownerConsumerId?: string): Promise<ExternalChange<KeyMaterial>> {
     const key = await getKey(db, id, ownerConsumerId);
-    if (key.revokedAt !== undefined) throw revokedCannotRotate(id);
+    if (key.revokedAt !== undefined) throw cannotRotate(key);
     return (await this.provisioners.forKey(db, id)).reissue(db, key);
   }
 
   /** Undefined when there is nothing to do (already revoked). */
   async prepareRevoke(db: Db, id: string, ownerConsumerId?: string): Promise<ExternalChange<KeyEffect> | undefined> {
     const key = await getKey(db, id, ownerConsumerId);
-    if (key.revokedAt !== undefined) return undefined;
+    if (revokedByDecision(key)) return undefined;
     return (await this.provisioners.forKey(db, id)).suspend(db, key);
   }
 
@@ -169,12 +179,14 @@ export class KeyLifecycle {
     const planId = await planIdFor(uow.tx, terms.plan);
     requireFuture(input.expiresAt, uow.now, 'body.expires_at');
 
+    // a key awaiting approval is revoked from its first row on: there is no instant at which it works
     await keys.insertKey(
       uow.tx,
       id,
       input.consumerId,
       compact({ name: input.name, scopes: [...new Set(input.scopes)], planId, limits: terms.limits, expiresAt: input.expiresAt }),
       uow.now,
+      material.awaitingApproval === true,
     );
     await this.hooks.duringKeyCreate?.(id);
     await keys.insertSecret(uow.tx, id, { hash: this.hasher.hash(material.secret), prefix: material.prefix }, uow.now);
@@ -221,14 +233,17 @@ export class KeyLifecycle {
     return after;
   }
 
-  /** Revoking twice is not an error: the key stays revoked since the first time. */
+  /**
+   * Revoking twice is not an error: the key stays revoked since the first time. Revoking a key awaiting
+   * approval ends the wait: approval no longer activates it.
+   */
   async revoke(uow: UnitOfWork, id: string, reason: string | undefined, ownerConsumerId?: string, effect?: KeyEffect): Promise<KeyRecord> {
     const before = await getKey(uow.tx, id, ownerConsumerId);
-    if (before.revokedAt !== undefined) return before;
+    if (revokedByDecision(before)) return before;
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'revoke' });
     await keys.setRevoked(uow.tx, id, uow.now, uow.now);
     await effect?.record?.(uow.tx, id, uow.now);
-    uow.audit({ resourceType: RESOURCE, resourceId: id, change: compact({ revoked: true, reason, ...originOf(effect) }) });
+    uow.audit({ resourceType: RESOURCE, resourceId: id, change: compact({ revoked: true, reason, was_awaiting_approval: before.awaitingApproval, ...originOf(effect) }) });
     return getKey(uow.tx, id);
   }
 
@@ -238,7 +253,11 @@ export class KeyLifecycle {
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'restore' });
     await keys.setRevoked(uow.tx, id, null, uow.now);
     await effect?.record?.(uow.tx, id, uow.now);
-    uow.audit({ resourceType: RESOURCE, resourceId: id, change: { revoked: false, was_revoked_at: before.revokedAt, ...originOf(effect) } });
+    uow.audit({
+      resourceType: RESOURCE,
+      resourceId: id,
+      change: compact({ revoked: false, was_revoked_at: before.revokedAt, was_awaiting_approval: before.awaitingApproval, ...originOf(effect) }),
+    });
     return getKey(uow.tx, id);
   }
 
@@ -251,7 +270,7 @@ export class KeyLifecycle {
     await uow.changesState({ resourceType: RESOURCE, resourceId: id, action: 'rotate' });
     const before = await keys.findKey(uow.tx, id, ownerConsumerId, true);
     if (!before) throw notFound(`key "${id}"`);
-    if (before.revokedAt !== undefined) throw revokedCannotRotate(id);
+    if (before.revokedAt !== undefined) throw cannotRotate(before);
     const graceEnd = new Date(uow.now.getTime() + graceSeconds * 1000);
     const live = await keys.endSecrets(uow.tx, id, graceEnd, uow.now);
     if (live >= MAX_LIVE_SECRETS) {

@@ -12,7 +12,7 @@ import type { ServiceResource } from '../api/services.js';
 import { ADMIN_SCOPE, type Caller } from '../auth/actor.js';
 import { ProblemError, conflict, notFound, type FieldError } from '../problem-error.js';
 import { consumerExists } from '../store/consumers.js';
-import { activeKeysForService, countActiveKeys, listKeys } from '../store/keys.js';
+import { countHeldKeys, heldKeysForService, listKeys } from '../store/keys.js';
 import type { Page, PageRequest } from '../store/paging.js';
 import type { Db } from '../store/rows.js';
 import { findService, listServices } from '../store/services.js';
@@ -119,8 +119,9 @@ function checkScopes(caller: Caller, scopes: readonly string[]): void {
 }
 
 async function checkQuota(db: Db, consumerId: string, now: Date): Promise<void> {
-  if ((await countActiveKeys(db, consumerId, now)) >= MAX_SELF_SERVICE_KEYS) {
-    throw conflict(`you already hold ${MAX_SELF_SERVICE_KEYS} active keys; revoke one first`);
+  // keys awaiting approval count: otherwise every request would queue one more application for approval
+  if ((await countHeldKeys(db, consumerId, now)) >= MAX_SELF_SERVICE_KEYS) {
+    throw conflict(`you already hold ${MAX_SELF_SERVICE_KEYS} keys (active or awaiting approval); revoke one first`);
   }
 }
 
@@ -182,14 +183,14 @@ async function keyTarget(db: Db, serviceRef: string): Promise<ServiceResource> {
  */
 export async function prepareServiceKey(db: Db, lifecycle: KeyLifecycle, consumerId: string, serviceRef: string, now: Date): Promise<ExternalChange<KeyMaterial> | undefined> {
   const service = await keyTarget(db, serviceRef);
-  if ((await activeKeysForService(db, consumerId, service.id, now))[0]) return undefined;
+  if ((await heldKeysForService(db, consumerId, service.id, now))[0]) return undefined;
   await checkQuota(db, consumerId, now);
   return lifecycle.prepareCreate(db, { consumerId, services: [service.id], name: service.name }, 'params.service');
 }
 
 /**
- * The MLaaS `/api/services/init`: the caller's key for one service, created if they hold none. The secret
- * is only in the answer when this call created the key.
+ * The MLaaS `/api/services/init`: the caller's key for one service, created if they hold none (a key still
+ * awaiting approval is held). The secret is only in the answer when this call created the key.
  */
 export async function serviceKey(
   uow: UnitOfWork,
@@ -199,11 +200,11 @@ export async function serviceKey(
   prepared: ExternalChange<KeyMaterial> | undefined,
 ): Promise<ServiceKey> {
   const service = await keyTarget(uow.tx, serviceRef);
-  const existing = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
+  const existing = await heldKeysForService(uow.tx, consumerId, service.id, uow.now);
   if (existing[0]) return { created: false, record: existing[0] };
   // take the state lock, then look again: two concurrent first calls must not both create
   await uow.lockState();
-  const raced = await activeKeysForService(uow.tx, consumerId, service.id, uow.now);
+  const raced = await heldKeysForService(uow.tx, consumerId, service.id, uow.now);
   if (raced[0]) return { created: false, record: raced[0] };
   await checkQuota(uow.tx, consumerId, uow.now);
   const issued = await lifecycle.create(uow, { consumerId, services: [service.id], scopes: [], limits: [], name: service.name }, takeChange(prepared));

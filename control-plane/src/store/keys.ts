@@ -17,6 +17,7 @@ interface KeyRow {
   limits: LimitSpec[];
   expires_at: Date | string | null;
   revoked_at: Date | string | null;
+  awaiting_approval: boolean;
   created_at: Date | string;
   updated_at: Date | string;
   last_used_at: Date | string | null;
@@ -46,6 +47,11 @@ export interface KeyRecord {
   readonly limits: readonly LimitSpec[];
   readonly expiresAt?: string;
   readonly revokedAt?: string;
+  /**
+   * Stored revoked because its system of record has not approved it yet (a 3scale application awaiting
+   * approval); the provisioner restores it once approved. Never set on a key that is not revoked.
+   */
+  readonly awaitingApproval?: true;
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly lastUsedAt?: string;
@@ -102,6 +108,7 @@ function toRecord(row: KeyRow, secrets: readonly SecretRow[], services: readonly
     plan: row.plan_name ?? undefined,
     expiresAt: isoOrUndefined(row.expires_at),
     revokedAt: isoOrUndefined(row.revoked_at),
+    awaitingApproval: row.awaiting_approval ? (true as const) : undefined,
     lastUsedAt: isoOrUndefined(row.last_used_at),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(record, { [k]: v });
@@ -138,16 +145,26 @@ async function withDetails(db: Db, rows: readonly KeyRow[], all = false): Promis
   );
 }
 
-export async function insertKey(db: Db, id: string, consumerId: string, values: KeyValues, at: Date): Promise<void> {
-  await db('api_keys').insert({ id, consumer_id: consumerId, ...columns(values), revoked_at: null, created_at: at, updated_at: at });
+/** `awaitingApproval`: the key is born revoked (at `at`) and waits for its system of record's approval. */
+export async function insertKey(db: Db, id: string, consumerId: string, values: KeyValues, at: Date, awaitingApproval = false): Promise<void> {
+  await db('api_keys').insert({
+    id,
+    consumer_id: consumerId,
+    ...columns(values),
+    revoked_at: awaitingApproval ? at : null,
+    awaiting_approval: awaitingApproval,
+    created_at: at,
+    updated_at: at,
+  });
 }
 
 export async function updateKey(db: Db, id: string, values: KeyValues, at: Date): Promise<void> {
   await db('api_keys').where({ id }).update({ ...columns(values), updated_at: at });
 }
 
+/** Revoking or restoring a key is a decision about it, so it also ends any wait for approval. */
 export async function setRevoked(db: Db, id: string, revokedAt: Date | null, at: Date): Promise<void> {
-  await db('api_keys').where({ id }).update({ revoked_at: revokedAt, updated_at: at });
+  await db('api_keys').where({ id }).update({ revoked_at: revokedAt, awaiting_approval: false, updated_at: at });
 }
 
 export async function insertSecret(db: Db, keyId: string, secret: { hash: string; prefix: string }, at: Date): Promise<void> {
@@ -199,10 +216,22 @@ export interface KeyFilter {
   readonly now: Date;
 }
 
+/** The SQL twin of services/keys.ts `keyStatus`: every key matches exactly one status. */
 function applyStatus(query: Knex.QueryBuilder, status: KeyStatus, now: Date): void {
-  if (status === 'revoked') query.whereNotNull('k.revoked_at');
+  if (status === 'revoked') query.whereNotNull('k.revoked_at').where('k.awaiting_approval', false);
+  else if (status === 'pending_approval') query.where('k.awaiting_approval', true);
   else if (status === 'expired') query.whereNull('k.revoked_at').where('k.expires_at', '<=', now);
-  else query.whereNull('k.revoked_at').where((w) => w.whereNull('k.expires_at').orWhere('k.expires_at', '>', now));
+  else query.whereNull('k.revoked_at').where(notExpired(now));
+}
+
+const notExpired = (now: Date) => (w: Knex.QueryBuilder) => w.whereNull('k.expires_at').orWhere('k.expires_at', '>', now);
+
+/**
+ * Keys a consumer holds: active ones and unexpired ones awaiting approval. A key waiting for approval is
+ * the consumer's key for its services already: asking again must not queue a second one.
+ */
+function applyHeld(query: Knex.QueryBuilder, now: Date): void {
+  query.where((w) => w.whereNull('k.revoked_at').orWhere('k.awaiting_approval', true)).where(notExpired(now));
 }
 
 export async function listKeys(db: Db, page: PageRequest, filter: KeyFilter): Promise<Page<KeyRecord>> {
@@ -255,9 +284,10 @@ export async function allKeys(db: Db): Promise<KeyRecord[]> {
   return withDetails(db, (await selectKeys(db).orderBy('k.id')) as KeyRow[], true);
 }
 
-export async function countActiveKeys(db: Db, consumerId: string, now: Date): Promise<number> {
+/** Active keys and keys awaiting approval: what the self-service quota counts. */
+export async function countHeldKeys(db: Db, consumerId: string, now: Date): Promise<number> {
   const query = db('api_keys as k').where('k.consumer_id', consumerId).count({ n: '*' });
-  applyStatus(query, 'active', now);
+  applyHeld(query, now);
   const row = (await query.first()) as { n: string | number };
   return Number(row.n);
 }
@@ -267,13 +297,19 @@ export async function countKeys(db: Db): Promise<number> {
   return Number(row.n);
 }
 
-/** The consumer's usable keys that may call `serviceId` (listing it, or listing none: every service), newest first. */
-export async function activeKeysForService(db: Db, consumerId: string, serviceId: string, now: Date): Promise<KeyRecord[]> {
+/**
+ * The consumer's keys that may call `serviceId` (listing it, or listing none: every service): active ones
+ * first, then those awaiting approval, each newest first.
+ */
+export async function heldKeysForService(db: Db, consumerId: string, serviceId: string, now: Date): Promise<KeyRecord[]> {
   const services = () => db('api_key_services as ks').select(db.raw('1')).whereRaw('ks.key_id = k.id');
   const query = selectKeys(db)
     .where('k.consumer_id', consumerId)
     .where((w) => w.whereExists(services().where('ks.service_id', serviceId)).orWhereNotExists(services()))
-    .orderBy('k.id', 'desc');
-  applyStatus(query, 'active', now);
+    .orderBy([
+      { column: 'k.awaiting_approval', order: 'asc' },
+      { column: 'k.id', order: 'desc' },
+    ]);
+  applyHeld(query, now);
   return withDetails(db, (await query) as KeyRow[]);
 }

@@ -85,6 +85,8 @@ export async function linkedApplications(db: Db, tenant: string, applicationIds:
 /** A mirrored key as reconciliation compares it: the link, whether the key is revoked, its current secret. */
 export interface MirroredKey extends ApplicationLink {
   readonly revoked: boolean;
+  /** Revoked only until its application is approved (api_keys.awaiting_approval). */
+  readonly awaitingApproval: boolean;
   readonly consumerId: string;
   readonly plan?: string;
   readonly limits: readonly LimitSpec[];
@@ -99,8 +101,9 @@ export async function mirroredKeys(db: Db, tenant: string, serviceId: string): P
     .leftJoin('plans as p', 'p.id', 'k.plan_id')
     .where({ 't.tenant': tenant, 't.service_id': serviceId })
     .orderBy('t.key_id')
-    .select('t.*', 'k.revoked_at', 'k.consumer_id', 'k.limits', 'p.name as plan_name', 's.hash as current_hash')) as (LinkRow & {
+    .select('t.*', 'k.revoked_at', 'k.awaiting_approval', 'k.consumer_id', 'k.limits', 'p.name as plan_name', 's.hash as current_hash')) as (LinkRow & {
     revoked_at: Date | string | null;
+    awaiting_approval: boolean;
     consumer_id: string;
     limits: LimitSpec[];
     plan_name: string | null;
@@ -109,6 +112,7 @@ export async function mirroredKeys(db: Db, tenant: string, serviceId: string): P
   return rows.map((r) => ({
     ...toLink(r),
     revoked: r.revoked_at !== null,
+    awaitingApproval: r.awaiting_approval,
     consumerId: r.consumer_id,
     limits: r.limits,
     ...(r.plan_name ? { plan: r.plan_name } : {}),

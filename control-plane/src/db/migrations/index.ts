@@ -7,6 +7,7 @@ import { SECRETS_MIGRATION_NAME, secretsMigration } from '../../secrets/migratio
 import * as initial from './001-initial.js';
 import * as sync from './003-sync.js';
 import * as threescale from './003-threescale.js';
+import * as keyApproval from './004-key-approval.js';
 
 interface NamedMigration {
   readonly name: string;
@@ -19,6 +20,7 @@ const MIGRATIONS: readonly NamedMigration[] = [
   { name: SECRETS_MIGRATION_NAME, migration: secretsMigration },
   { name: '003-sync', migration: sync },
   { name: '003-threescale', migration: threescale },
+  { name: '004-key-approval', migration: keyApproval },
 ];
 
 export const migrationSource: Knex.MigrationSource<NamedMigration> = {

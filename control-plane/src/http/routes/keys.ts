@@ -71,7 +71,7 @@ export function keyRoutes(lifecycle: KeyLifecycle): Route[] {
       method: 'get',
       path: '/v1/keys',
       summary: 'List keys (metadata and prefix only)',
-      description: 'Filters: `consumer_id`, `service` (name or id), `status` (active, expired, revoked).',
+      description: 'Filters: `consumer_id`, `service` (name or id), `status` (active, expired, revoked, pending_approval).',
       tag,
       access: 'admin',
       query: KeyListQuerySchema.extend(paginationQuery),

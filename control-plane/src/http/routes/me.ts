@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { EmptyBodySchema, pageOf, paginationQuery, resourceRef } from '../../api/common.js';
 import { ConsumerResourceSchema } from '../../api/consumers.js';
-import { KeyResourceSchema, KeyRevokeSchema, KeyRotateSchema, KeyWithSecretSchema, MyKeyCreateSchema, MyKeyPatchSchema } from '../../api/keys.js';
+import { KEY_STATUSES, KeyResourceSchema, KeyRevokeSchema, KeyRotateSchema, KeyWithSecretSchema, MyKeyCreateSchema, MyKeyPatchSchema } from '../../api/keys.js';
 import { UsageQuerySchema, UsageReportSchema } from '../../api/usage.js';
 import { getKey, keyResource, listKeys, type KeyLifecycle } from '../../services/keys.js';
 import { takeChange } from '../../provisioning/external-change.js';
@@ -81,7 +81,7 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       method: 'post',
       path: '/v1/me/services/{service}/key',
       summary: 'My key for a service, created if I hold none',
-      description: 'Answers 201 with the secret when it creates the key, 200 without it when I already hold one.',
+      description: 'Answers 201 with the secret when it creates the key, 200 without it when I already hold one (active, or still `pending_approval`).',
       tag,
       resourceType,
       access: 'self',
@@ -106,7 +106,7 @@ export function meRoutes(lifecycle: KeyLifecycle): Route[] {
       summary: 'My keys',
       tag,
       access: 'self',
-      query: z.strictObject({ status: z.enum(['active', 'expired', 'revoked']).optional(), ...paginationQuery }),
+      query: z.strictObject({ status: z.enum(KEY_STATUSES).optional(), ...paginationQuery }),
       success: { status: 200, description: 'A page of my keys', schema: pageOf(KeyResourceSchema) },
       handler: async ({ db, consumerId, query: q, now }) => {
         const page = await listKeys(db, pageRequest(q), { consumerId, status: q.status, now });

@@ -4,6 +4,10 @@
  * the data plane verifies it locally. Revoking suspends the application, restoring resumes it, rotating
  * gives it a new user_key (3scale has no "regenerate": Portcullis chooses the value).
  *
+ * An application on a plan that requires approval is created `pending`, and 3scale lets it in only once an
+ * administrator accepts it: its key is issued inactive (awaiting approval) and reconciliation activates it
+ * after the accept. Portcullis never accepts for 3scale, and refuses to restore such a key while it waits.
+ *
  * Getting a user's key: their developer account (found by username or email, or signed up), the service's
  * application plan, then an application for the service: an existing one no key mirrors yet (signup
  * creates "API signup" applications) or a new one.
@@ -42,12 +46,20 @@ interface AccountWithApps {
   readonly applications: readonly ThreescaleApplication[];
 }
 
-/** The application a key may take: for the service, live, in user_key mode, and no key's yet. */
+/**
+ * The application a key may take: for the service, in user_key mode, no key's yet, and live or awaiting
+ * approval (signup's "API signup" application on a plan that requires approval is the user's request for
+ * access already; creating another would queue a second one). Live ones first, then the oldest.
+ */
 function reusable(apps: readonly ThreescaleApplication[], serviceId: string, linked: ReadonlySet<string>): ThreescaleApplication | undefined {
+  const rank = (a: ThreescaleApplication) => (a.state === 'live' ? 0 : 1);
   return apps
-    .filter((a) => a.service_id === serviceId && a.state === 'live' && a.user_key && !linked.has(a.id))
-    .sort((a, b) => Number(a.id) - Number(b.id))[0];
+    .filter((a) => a.service_id === serviceId && (a.state === 'live' || a.state === 'pending') && a.user_key && !linked.has(a.id))
+    .sort((a, b) => rank(a) - rank(b) || Number(a.id) - Number(b.id))[0];
 }
+
+/** 3scale lets an application in only once it is accepted; until then a key for it must open nothing. */
+export const awaitsApproval = (app: Pick<ThreescaleApplication, 'state'>): boolean => app.state === 'pending';
 
 /** Where a mirrored key came from, for its audit row. */
 function origin(tenant: string, app: ThreescaleApplication, extra: Record<string, string> = {}): Record<string, string> {
@@ -121,11 +133,13 @@ export class ThreescaleProvisioner implements ExternalProvisioner {
     }
     const userKey = app.user_key;
     const tenant = client.tenant;
+    const pending = awaitsApproval(app);
     const material: KeyMaterial = {
       secret: userKey,
       prefix: displayPrefix(userKey),
       terms,
-      origin: origin(tenant, app, { application: created ? 'created' : 'reused' }),
+      awaitingApproval: pending,
+      origin: origin(tenant, app, { application: created ? 'created' : 'reused', ...(pending ? { approval: 'pending' } : {}) }),
       record: async (tx, keyId, now) => {
         await linkAccount(tx, tenant, consumer.id, account.id, now);
         await insertLink(tx, { keyId, tenant, serviceId: mapping.serviceId, accountId: account.id, applicationId: app.id, planId: app.plan_id, state: linkStateOf(app.state) }, now);
@@ -177,6 +191,20 @@ export class ThreescaleProvisioner implements ExternalProvisioner {
     const mapping = this.deps.tenants.forLink(link);
     if (!mapping) throw conflict(`key "${keyId}" belongs to 3scale service ${link.serviceId} of ${link.tenant}, which is no longer configured`);
     return { link, mapping, client: this.deps.tenants.client(mapping) };
+  }
+
+  /**
+   * The application of a link last seen pending, as 3scale has it now (it may have been accepted since);
+   * refused while it still awaits approval. Portcullis' token could call accept, but approving is the 3scale
+   * administrator's decision, never a side effect of restoring a key.
+   */
+  async #approved(client: ThreescaleClient, link: ApplicationLink, keyId: string): Promise<ThreescaleApplication> {
+    const app = await client.readApplication(link.accountId, link.applicationId);
+    if (!app) throw conflict(`the 3scale application of key "${keyId}" no longer exists; reconciliation will revoke the key`);
+    if (awaitsApproval(app)) {
+      throw conflict(`the 3scale application of key "${keyId}" awaits approval in 3scale; the key becomes active by itself once a 3scale administrator accepts it`);
+    }
+    return app;
   }
 
   /** A new user_key chosen here; the old one stays valid in Portcullis' mirror for the grace period. */
@@ -234,6 +262,9 @@ export class ThreescaleProvisioner implements ExternalProvisioner {
       origin: { provisioner: 'threescale', tenant: link.tenant, application_id: link.applicationId },
       record: (tx, keyId, now) => updateLink(tx, keyId, { state: 'live', pending: null }, now),
     };
+    // only a 3scale administrator's accept lets a pending application in; restoring here must not go around it.
+    // Accepted since: live already, so nothing to resume there (and nothing to suspend again on undo).
+    if (link.state === 'pending' && (await this.#approved(client, link, key.id)).state === 'live') return noExternalChange(effect);
     // a suspension that never reached 3scale has nothing to undo there
     if (link.pending === 'suspend') return noExternalChange(effect);
     await transition(client, link, 'live');

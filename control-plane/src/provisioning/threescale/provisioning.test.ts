@@ -4,59 +4,13 @@
  * judges them: the shared ApiKeyResolver over the compiled /v1/state document.
  */
 import { assert } from 'chai';
-import { randomBytes } from 'node:crypto';
 import { waitFor } from '../../../../test/harness/ports.js';
 import { ThreescaleDouble, type PlanRecord, type ServiceRecord } from '../../../../test/harness/threescale.js';
 import { BACKENDS, startHarness, type Harness } from '../../testing/harness.js';
+import { EMAIL_DOMAIN, catalog, keysOf, threescaleEnv, user } from '../../testing/threescale.js';
 import { dumpDatabase, judgeKey } from '../../testing/verify.js';
 
-const EMAIL_DOMAIN = 'users.example.test';
-
-function threescaleEnv(threescale: ThreescaleDouble, serviceId: number, overrides: Record<string, unknown> = {}): Record<string, string> {
-  return {
-    PORTCULLIS_MASTER_KEY: `k1:${randomBytes(32).toString('base64')}`,
-    PORTCULLIS_THREESCALE_CONFIG: JSON.stringify({
-      admin_url: threescale.baseUrl,
-      tenant_host: threescale.adminHost,
-      timeout_ms: 1500,
-      signup_email_domain: EMAIL_DOMAIN,
-      plans: { basic: { plan: 'free' }, pro: { plan: 'pro', limits: [{ window: '1h', requests: 1000 }] } },
-      services: { mlaas: { service_id: serviceId } },
-      ...overrides,
-    }),
-    PORTCULLIS_THREESCALE_ACCESS_TOKEN: threescale.accessToken,
-  };
-}
-
-interface User {
-  readonly consumerId: string;
-  /** A built-in key for the `console` service, to call the API as this user. */
-  readonly login: string;
-}
-
-async function catalog(h: Harness): Promise<void> {
-  for (const plan of [
-    { name: 'free', limits: [{ window: '1s', requests: 5 }] },
-    { name: 'pro', limits: [] },
-  ]) {
-    assert.equal((await h.call('POST', '/v1/plans', { body: plan })).status, 201);
-  }
-  for (const name of ['mlaas', 'console']) {
-    const created = await h.call('POST', '/v1/services', { body: { name, upstream_url: `http://127.0.0.1:9/${name}`, match: { path_prefix: `/${name}` }, credentials: ['api_key'] } });
-    assert.equal(created.status, 201, created.text);
-  }
-}
-
-async function user(h: Harness, name: string): Promise<User> {
-  const consumer = await h.call('POST', '/v1/consumers', { body: { name } });
-  assert.equal(consumer.status, 201, consumer.text);
-  const key = await h.call('POST', '/v1/keys', { body: { consumer_id: consumer.body.id, services: ['console'] } });
-  assert.equal(key.status, 201, key.text);
-  return { consumerId: consumer.body.id, login: key.body.key };
-}
-
 const hmac = (h: Harness, value: string) => h.cp.hasher.hash(value);
-const keysOf = async (h: Harness, consumerId: string) => (await h.cp.db('api_keys').where({ consumer_id: consumerId }).select('id')) as { id: string }[];
 
 for (const backend of BACKENDS) {
   describe(`3scale provisioning through the REST API [${backend}]`, function () {

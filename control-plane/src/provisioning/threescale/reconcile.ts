@@ -2,10 +2,12 @@
  * Reconciliation: 3scale is the system of record for the keys it provisions, Portcullis holds a mirror.
  * This compares the two and repairs drift in both directions, reporting (and auditing) every change:
  *
- * - an application of a linked account that no key mirrors → imported as a key (revoked if suspended);
+ * - an application of a linked account that no key mirrors → imported as a key (revoked if suspended,
+ *   awaiting approval if pending);
  * - a mirrored application whose user_key changed → the key's secret follows (the old one ends now);
  *   whose plan or plan limits changed → the key's plan and limits follow; suspended → the key is revoked;
- *   resumed after a suspension → the key is restored;
+ *   resumed after a suspension → the key is restored; accepted while its key awaited approval → the key
+ *   becomes active (a key someone revoked meanwhile stays revoked);
  * - a key whose application vanished → revoked;
  * - a revocation that never reached 3scale → the application is suspended now;
  * - an application created for a key that was never stored (an orphan) → deleted.
@@ -42,7 +44,7 @@ import type { KeyTerms } from '../provisioner.js';
 import type { ThreescaleApplication, ThreescaleClient } from './client.js';
 import type { ThreescaleServiceConfig } from './config.js';
 import type { PlanCatalog } from './plans.js';
-import { transition, type ThreescaleProvisioner } from './provisioner.js';
+import { awaitsApproval, transition, type ThreescaleProvisioner } from './provisioner.js';
 import type { Tenants } from './tenants.js';
 
 interface ServiceSnapshot {
@@ -231,6 +233,11 @@ export class ThreescaleReconciler {
     for (const mirror of mirrored) {
       if (seen.has(mirror.applicationId) || mirror.state === 'deleted') continue;
       const item = { key_id: mirror.keyId, application_id: mirror.applicationId, service: name };
+      if (mirror.revoked && !mirror.awaitingApproval) {
+        // revoked already (revoke would do nothing): only the link learns, so the next run does not report it again
+        await updateLink(uow.tx, mirror.keyId, { state: 'deleted', pending: null }, uow.now);
+        continue;
+      }
       await this.deps.lifecycle.revoke(uow, mirror.keyId, 'the 3scale application no longer exists', undefined, {
         origin: { provisioner: 'threescale', tenant: service.tenant, application_id: mirror.applicationId },
         record: (tx, keyId, now) => updateLink(tx, keyId, { state: 'deleted', pending: null }, now),
@@ -259,7 +266,8 @@ export class ThreescaleReconciler {
   async #import(uow: UnitOfWork, service: ServiceSnapshot, app: ThreescaleApplication, consumerId: string, report: ReportBuilder): Promise<void> {
     const terms = this.#termsFor(service, app, report);
     if (terms === undefined || (await this.#clashes(uow, app.user_key!, undefined, app, report))) return;
-    const origin = { provisioner: 'threescale', tenant: service.tenant, account_id: app.account_id, application_id: app.id, application: 'imported' };
+    const pending = awaitsApproval(app);
+    const origin = { provisioner: 'threescale', tenant: service.tenant, account_id: app.account_id, application_id: app.id, application: 'imported', ...(pending ? { approval: 'pending' } : {}) };
     const issued = await this.deps.lifecycle.create(
       uow,
       { consumerId, services: [service.serviceRowId], scopes: [], limits: [], name: app.name ?? service.mapping.service },
@@ -268,6 +276,7 @@ export class ThreescaleReconciler {
         prefix: displayPrefix(app.user_key!),
         terms,
         origin,
+        awaitingApproval: pending,
         record: (tx, keyId, now) =>
           insertLink(tx, { keyId, tenant: service.tenant, serviceId: service.mapping.serviceId, accountId: app.account_id, applicationId: app.id, planId: app.plan_id, state: linkStateOf(app.state) }, now),
       },
@@ -285,10 +294,16 @@ export class ThreescaleReconciler {
     if (sent) report.add('suspensions_sent', sent);
     const pending = sent ? undefined : mirror.pending;
 
-    if (app.state === 'suspended' && !revoked) {
+    if (app.state === 'suspended' && (!revoked || mirror.awaitingApproval)) {
+      // a key awaiting approval becomes revoked for good: a later resume is 3scale's decision, reported as such
       await lifecycle.revoke(uow, mirror.keyId, 'the 3scale application was suspended', undefined, { origin });
       revoked = true;
       report.add('suspended', item);
+    } else if (app.state === 'live' && mirror.awaitingApproval) {
+      // accepted in 3scale: the key starts working, as it would have at once on a plan without approval
+      await lifecycle.restore(uow, mirror.keyId, { origin: { ...origin, approval: 'accepted' } });
+      revoked = false;
+      report.add('approved', item);
     } else if (app.state === 'live' && revoked && mirror.state === 'suspended' && pending === undefined) {
       // suspended before (by Portcullis or in 3scale) and live again now: 3scale decided to let it in
       await lifecycle.restore(uow, mirror.keyId, { origin });
