@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { tlsFiles } from '../../test/harness/tls.js';
 import { parseAuthzConfig } from './config.js';
 import { DEFAULT_IDENTITY_HEADERS } from './core/identity-headers.js';
 import { DEFAULT_TRUSTED_PROXIES } from './http/trusted-proxies.js';
@@ -86,6 +87,37 @@ describe('parseAuthzConfig', () => {
     const both = parseAuthzConfig({ PORTCULLIS_KEY_PEPPER: PEPPER, PORTCULLIS_KEY_PEPPER_FILE: '/x' });
     expect(both.ok).to.equal(false);
     expect(parseAuthzConfig({ PORTCULLIS_IDENTITY_HEADERS: 'not json' }).ok).to.equal(false);
+  });
+
+  it('reads TLS for the sync client and the ext_authz server, reporting their problems with everyone else’s', () => {
+    const files = tlsFiles();
+    const sync = { PORTCULLIS_SYNC_TARGET: 'control-plane:8282', PORTCULLIS_SYNC_TOKEN: 't'.repeat(20) };
+    const c = ok({
+      ...sync,
+      PORTCULLIS_SYNC_TLS_CA_FILE: files.ca,
+      PORTCULLIS_SYNC_TLS_SERVER_NAME: 'control-plane.portcullis.svc',
+      PORTCULLIS_EXT_AUTHZ_TLS_CERT_FILE: files.server.cert,
+      PORTCULLIS_EXT_AUTHZ_TLS_KEY_FILE: files.server.key,
+    });
+    expect(c.sync?.tls?.serverName).to.equal('control-plane.portcullis.svc');
+    expect(c.extAuthz.enabled && c.extAuthz.tls).to.not.equal(undefined);
+    expect(JSON.stringify(c) + inspect(c, { depth: 10 })).to.not.match(/BEGIN|MII/);
+    expect(ok(sync).sync?.tls, 'plaintext stays the default').to.equal(undefined);
+
+    const r = parseAuthzConfig({
+      ...sync,
+      PORTCULLIS_SYNC_TLS_CERT_FILE: files.client.cert,
+      PORTCULLIS_EXT_AUTHZ_TLS_KEY_FILE: files.server.key,
+      PORTCULLIS_LOG_LEVEL: 'loud',
+    });
+    const named = r.ok ? [] : r.errors.map((e) => e.split(':')[0]).sort();
+    expect(named).to.deep.equal(['PORTCULLIS_EXT_AUTHZ_TLS_CERT_FILE', 'PORTCULLIS_LOG_LEVEL', 'PORTCULLIS_SYNC_TLS_CA_FILE', 'PORTCULLIS_SYNC_TLS_KEY_FILE']);
+
+    const unused = parseAuthzConfig({ PORTCULLIS_SYNC_TLS_CA_FILE: files.ca, PORTCULLIS_EXT_AUTHZ_PORT: 'off', PORTCULLIS_EXT_AUTHZ_TLS_CERT_FILE: files.server.cert });
+    expect(unused.ok ? [] : unused.errors).to.deep.equal([
+      'PORTCULLIS_EXT_AUTHZ_TLS_CERT_FILE: set, but PORTCULLIS_EXT_AUTHZ_PORT is off',
+      'PORTCULLIS_SYNC_TLS_CA_FILE: set, but PORTCULLIS_SYNC_TARGET is not (this replica does not sync)',
+    ]);
   });
 
   it('keeps secrets out of JSON and inspect output', () => {

@@ -17,6 +17,7 @@ import { ApiKeyResolver } from './credentials/api-key/resolver.js';
 import { JwtResolver } from './credentials/jwt/index.js';
 import type { CredentialResolver } from './credentials/resolver.js';
 import { type ExtAuthzServer, startExtAuthzServer } from './grpc/server.js';
+import { tlsMode } from './grpc/tls.js';
 import { AuthzHttpServer } from './http/server.js';
 import { TrustedProxies } from './http/trusted-proxies.js';
 import type { RateLimiter } from './limits/limiter.js';
@@ -274,6 +275,7 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
         engine,
         port: config.extAuthz.port,
         host: config.extAuthz.host,
+        ...(config.extAuthz.tls !== undefined ? { tls: config.extAuthz.tls } : {}),
         identityHeaders: config.identityHeaders,
         shutdownGraceMs: config.shutdownGraceMs,
         logger,
@@ -285,6 +287,8 @@ export async function startAuthzService(config: AuthzConfig, options: StartOptio
       {
         http: `${httpAddress.address}:${httpAddress.port}`,
         ext_authz: extAuthz ? extAuthz.port : 'off',
+        ...(config.extAuthz.enabled ? { ext_authz_transport: tlsMode(config.extAuthz.tls) } : {}),
+        ...(config.sync ? { sync_transport: tlsMode(config.sync.tls) } : {}),
         limiter: limiter.kind,
         state: config.sync ? `sync from ${config.sync.target}` : (config.stateFile ?? 'none'),
       },

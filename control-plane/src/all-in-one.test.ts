@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { freePort } from '../../test/harness/ports.js';
-import { adminCaller, createKey, decide, revokeKey, seedCatalog, untilAll } from '../../test/harness/sync.js';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { adminCaller, createKey, decide, RawSyncClient, revokeKey, seedCatalog, untilAll } from '../../test/harness/sync.js';
+import { tlsFiles } from '../../test/harness/tls.js';
 import { AllInOneStartupError, MASTER_KEY_FILE_NAME, SNAPSHOT_DIR_NAME, startAllInOne } from './all-in-one.js';
 import { PEPPER_FILE_NAME } from './pepper-source.js';
 
@@ -68,6 +70,33 @@ describe('all in one process (npm start)', function () {
     } finally {
       await portcullis.close();
     }
+  });
+
+  it('keeps sync on loopback plaintext unless TLS is configured; then the data plane in the process dials it with TLS', async () => {
+    const files = tlsFiles();
+    const server = { PORTCULLIS_SYNC_TLS_CERT_FILE: files.server.cert, PORTCULLIS_SYNC_TLS_KEY_FILE: files.server.key };
+    const messages: string[] = [];
+    const env = await embeddedEnv(dataDir, { ...server, PORTCULLIS_SYNC_TLS_CA_FILE: files.ca });
+    const portcullis = await startAllInOne(env, { announce: (m) => messages.push(m), authzLogDestination: quiet });
+    try {
+      expect(portcullis.authz.store.ready, 'the first state came over TLS').to.equal(true);
+      expect(portcullis.authz.config.sync?.tls).to.not.equal(undefined);
+      expect(messages.at(-1)).to.match(/state sync \(gRPC\) +127\.0\.0\.1:\d+ +\(tls;/);
+      // a plaintext client without a token would be told UNAUTHENTICATED by a plaintext server
+      const plaintext = new RawSyncClient(portcullis.sync.port);
+      const refused = (await plaintext.take({}, 1, null, 5_000).catch((e: ServiceError) => e)) as ServiceError;
+      plaintext.close();
+      expect(refused.code).to.equal(GrpcStatus.UNAVAILABLE);
+    } finally {
+      await portcullis.close();
+    }
+
+    const noCa = await startAllInOne(await embeddedEnv(dataDir, server), { announce: () => undefined }).catch((e: unknown) => e);
+    expect((noCa as AllInOneStartupError).problems).to.deep.equal([
+      'PORTCULLIS_SYNC_TLS_CA_FILE: required when the sync server uses TLS (PORTCULLIS_SYNC_TLS_CERT_FILE): the data plane in this process verifies it like any replica',
+    ]);
+    const caOnly = await startAllInOne(await embeddedEnv(dataDir, { PORTCULLIS_SYNC_TLS_CA_FILE: files.ca }), { announce: () => undefined }).catch((e: unknown) => e);
+    expect((caOnly as AllInOneStartupError).problems.join()).to.match(/PORTCULLIS_SYNC_TLS_CA_FILE: set, but the sync server here is plaintext/);
   });
 
   it('refuses settings that belong to a split deployment', async () => {

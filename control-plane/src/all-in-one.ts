@@ -17,7 +17,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { parseAuthzConfig } from '../../authz-service/src/config.js';
+import { tlsEnvNames, tlsMode } from '../../authz-service/src/grpc/tls.js';
 import { type AuthzServiceHandles, startAuthzService } from '../../authz-service/src/main.js';
+import { SYNC_TLS_PREFIX } from '../../authz-service/src/sync/config.js';
 import { type ControlPlaneConfig, DEFAULT_DATA_DIR, parseConfig } from './config.js';
 import { type ControlPlane, createControlPlane } from './control-plane.js';
 import { readOrCreateSecretFile } from './data-dir-secret.js';
@@ -80,7 +82,7 @@ function banner(config: ControlPlaneConfig, cp: AddressInfo, sync: SyncServer, a
     `  control plane REST API   http://${cp.address}:${cp.port}   (API docs at /docs, health at /readyz)`,
     `  forwardAuth/auth_request http://${http.address}:${http.port}/forward-auth`,
     `  Envoy ext_authz (gRPC)   ${authz.extAuthz ? `port ${authz.extAuthz.port}` : 'off'}`,
-    `  state sync (gRPC)        ${config.sync!.host}:${sync.port}   (the data plane above is its client)`,
+    `  state sync (gRPC)        ${config.sync!.host}:${sync.port}   (${tlsMode(config.sync!.tls)}; the data plane above is its client)`,
     `  data                     ${config.dataDir}   (${config.database.kind === 'pglite' ? 'PGlite database, ' : ''}key pepper, state snapshot)`,
   ].join('\n');
 }
@@ -92,6 +94,7 @@ export async function startAllInOne(env: Env = process.env, options: AllInOneOpt
   if (set(env, 'PORTCULLIS_STATE_FILE') || set(env, 'PORTCULLIS_SYNC_TARGET')) {
     problems.push('PORTCULLIS_STATE_FILE and PORTCULLIS_SYNC_TARGET do not apply here: this process serves its own control plane’s state');
   }
+  if (parsed.ok) problems.push(...loopbackTlsProblems(env, parsed.config.sync?.tls !== undefined));
   if (!parsed.ok || problems.length > 0) throw new AllInOneStartupError(problems);
   const config = parsed.config;
   const syncSettings = config.sync!;
@@ -133,6 +136,21 @@ export async function startAllInOne(env: Env = process.env, options: AllInOneOpt
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * Sync stays plaintext on loopback unless TLS is configured. When it is, the in-process data plane dials it
+ * like any replica: it reads the same environment, so it needs the CA (and, with a client CA on the server,
+ * presents the server's own certificate, which then needs the clientAuth usage).
+ */
+function loopbackTlsProblems(env: Env, serverTls: boolean): string[] {
+  const names = tlsEnvNames(SYNC_TLS_PREFIX);
+  if (serverTls && !set(env, names.ca)) {
+    return [`${names.ca}: required when the sync server uses TLS (${names.cert}): the data plane in this process verifies it like any replica`];
+  }
+  const clientOnly = [names.ca, names.serverName].filter((name) => set(env, name));
+  if (!serverTls && clientOnly.length > 0) return [`${clientOnly.join(', ')}: set, but the sync server here is plaintext (no ${names.cert} / ${names.key})`];
+  return [];
 }
 
 /** The data plane takes its first snapshot over loopback within moments; don't announce before it has. */

@@ -2,6 +2,7 @@ import { assert } from 'chai';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import { tlsFiles } from '../../test/harness/tls.js';
 import { DEFAULT_ADMIN_ROLE, DEFAULT_PORT, parseConfig } from './config.js';
 
 const PEPPER = 'p'.repeat(40);
@@ -86,6 +87,27 @@ describe('control-plane config', () => {
     const same = parseConfig({ PORTCULLIS_GATEWAY_TOKEN: token, PORTCULLIS_BOOTSTRAP_ADMIN_KEY: token });
     assert.isFalse(same.ok);
     assert.match(same.ok ? '' : same.errors.join(), /PORTCULLIS_GATEWAY_TOKEN: must differ/);
+  });
+
+  it('serves sync over TLS from the certificate and key files, mutual with a client CA; refuses half of it, or TLS without sync', () => {
+    const files = tlsFiles();
+    const token = { PORTCULLIS_SYNC_TOKEN: 's'.repeat(20) };
+    const pair = { PORTCULLIS_SYNC_TLS_CERT_FILE: files.server.cert, PORTCULLIS_SYNC_TLS_KEY_FILE: files.server.key };
+    const plain = parseConfig(token);
+    assert.isTrue(plain.ok && plain.config.sync !== undefined && plain.config.sync.tls === undefined, 'plaintext stays the default');
+    const tls = parseConfig({ ...token, ...pair, PORTCULLIS_SYNC_TLS_CLIENT_CA_FILE: files.ca });
+    assert.isTrue(tls.ok, tls.ok ? '' : tls.errors.join());
+    assert.isDefined(tls.ok && tls.config.sync?.tls?.clientCa);
+    assert.notMatch(JSON.stringify(tls) + inspect(tls, { depth: 10 }), /BEGIN|MII/);
+
+    // with the other problems, not instead of them
+    const half = parseConfig({ ...token, PORTCULLIS_SYNC_TLS_CERT_FILE: files.server.cert, PORTCULLIS_SYNC_PORT: 'x', PORTCULLIS_LOG_LEVEL: 'loud' });
+    assert.deepEqual(half.ok ? [] : half.errors.map((e) => e.split(':')[0]).sort(), ['PORTCULLIS_LOG_LEVEL', 'PORTCULLIS_SYNC_PORT', 'PORTCULLIS_SYNC_TLS_KEY_FILE']);
+    const off = parseConfig(pair);
+    assert.deepEqual(off.ok ? [] : off.errors, [
+      'PORTCULLIS_SYNC_TLS_CERT_FILE, PORTCULLIS_SYNC_TLS_KEY_FILE: set, but state sync is off (PORTCULLIS_SYNC_TOKEN is not set)',
+    ]);
+    assert.isTrue(parseConfig({ ...token, PORTCULLIS_SYNC_TLS_CA_FILE: files.ca }).ok, 'the replicas’ variable is not the control plane’s business');
   });
 
   it('treats empty variables as unset', () => {

@@ -4,6 +4,8 @@
  */
 import path from 'node:path';
 import { Secret } from '../../authz-service/src/core/secret.js';
+import { type ServerTls, serverTlsFromEnv, tlsSettingsGiven } from '../../authz-service/src/grpc/tls.js';
+import { SYNC_TLS_PREFIX } from '../../authz-service/src/sync/config.js';
 import type { GatewaySettings } from './gateway/settings.js';
 import { parseGatewaySettings } from './gateway/settings-env.js';
 import { parseThreescaleConfig, type ThreescaleConfig } from './provisioning/threescale/config.js';
@@ -46,6 +48,8 @@ export interface SyncServerConfig {
   readonly host: string;
   /** The bearer token data planes must present. */
   readonly token: Secret;
+  /** PORTCULLIS_SYNC_TLS_CERT_FILE / _KEY_FILE (/ _CLIENT_CA_FILE: mutual TLS); absent: plaintext. */
+  readonly tls?: ServerTls;
 }
 
 export type ConfigResult = { readonly ok: true; readonly config: ControlPlaneConfig } | { readonly ok: false; readonly errors: readonly string[] };
@@ -151,12 +155,16 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   }
   const syncHost = read(env, 'PORTCULLIS_SYNC_HOST') ?? '0.0.0.0';
   if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(syncHost)) errors.push(`PORTCULLIS_SYNC_HOST: "${syncHost}" is not a host name or IP address`);
-  if (rawSyncToken !== undefined) {
-    if (rawSyncToken.length < MIN_SYNC_TOKEN_LENGTH || /\s/.test(rawSyncToken)) {
-      errors.push(`PORTCULLIS_SYNC_TOKEN: must be at least ${MIN_SYNC_TOKEN_LENGTH} characters without whitespace`);
-    } else {
-      sync = Object.freeze({ port: syncPort, host: syncHost, token: new Secret(rawSyncToken) });
-    }
+  const syncTls = serverTlsFromEnv(env, SYNC_TLS_PREFIX);
+  if (!syncTls.ok) errors.push(...syncTls.errors);
+  if (rawSyncToken === undefined) {
+    const tlsGiven = tlsSettingsGiven(env, SYNC_TLS_PREFIX, 'server');
+    if (tlsGiven.length > 0) errors.push(`${tlsGiven.join(', ')}: set, but state sync is off (PORTCULLIS_SYNC_TOKEN is not set)`);
+  } else if (rawSyncToken.length < MIN_SYNC_TOKEN_LENGTH || /\s/.test(rawSyncToken)) {
+    errors.push(`PORTCULLIS_SYNC_TOKEN: must be at least ${MIN_SYNC_TOKEN_LENGTH} characters without whitespace`);
+  } else {
+    const tls = syncTls.ok ? syncTls.tls : undefined;
+    sync = Object.freeze({ port: syncPort, host: syncHost, token: new Secret(rawSyncToken), ...(tls !== undefined ? { tls } : {}) });
   }
 
   const rawLevel = read(env, 'PORTCULLIS_LOG_LEVEL') ?? 'info';

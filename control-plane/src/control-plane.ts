@@ -78,7 +78,7 @@ export interface ControlPlane {
   /** Starts the HTTP server; port 0 picks a free one. */
   listen(port: number, host?: string): Promise<Server>;
   /**
-   * Starts the state-sync gRPC server for data planes, on the configured port, host and token unless
+   * Starts the state-sync gRPC server for data planes, on the configured port, host, token and TLS unless
    * overridden (port 0 picks a free one). Stopped by close().
    */
   serveSync(overrides?: SyncServeOptions): Promise<SyncServer>;
@@ -186,9 +186,11 @@ export async function createControlPlane(config: ControlPlaneConfig, options: Co
         if (sync && !sync.closed) throw new Error('the sync server is already running');
         const token = overrides.token ?? config.sync?.token;
         if (!token) throw new Error('the sync server needs a token (PORTCULLIS_SYNC_TOKEN)');
+        const tls = overrides.tls ?? config.sync?.tls;
         sync = await startSyncServer({
           db,
           token,
+          ...(tls !== undefined ? { tls } : {}),
           port: overrides.port ?? config.sync?.port ?? DEFAULT_SYNC_PORT,
           host: overrides.host ?? config.sync?.host ?? '0.0.0.0',
           logger,

@@ -2,6 +2,8 @@
 import { parseConfig } from './config.js';
 import { createControlPlane } from './control-plane.js';
 
+const LOOPBACK = /^(?:127\.\d+\.\d+\.\d+|::1|\[::1\]|localhost)$/;
+
 const parsed = parseConfig(process.env);
 if (!parsed.ok) {
   process.stderr.write(`portcullis control plane: invalid configuration\n  ${parsed.errors.join('\n  ')}\n`);
@@ -13,8 +15,15 @@ try {
   const controlPlane = await createControlPlane(config);
   await controlPlane.listen(config.port);
   controlPlane.logger.info({ port: config.port }, 'control plane listening');
-  if (config.sync) await controlPlane.serveSync();
-  else controlPlane.logger.warn('PORTCULLIS_SYNC_TOKEN is not set: state sync is off and no data plane can connect');
+  if (config.sync) {
+    await controlPlane.serveSync();
+    if (config.sync.tls === undefined && !LOOPBACK.test(config.sync.host)) {
+      controlPlane.logger.warn(
+        { host: config.sync.host },
+        'state sync is plaintext: key hashes, consumers and the sync token cross the network unencrypted (set PORTCULLIS_SYNC_TLS_CERT_FILE and _KEY_FILE)',
+      );
+    }
+  } else controlPlane.logger.warn('PORTCULLIS_SYNC_TOKEN is not set: state sync is off and no data plane can connect');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -5,13 +5,21 @@
  * emptyDirs, ports — cross-checked against the image and the data plane's identity headers.
  */
 import { expect } from 'chai';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_IDENTITY_HEADERS, identityHeaderList } from '../../authz-service/src/core/identity-headers.js';
+import { tlsEnvNames } from '../../authz-service/src/grpc/tls.js';
+import { SYNC_TLS_PREFIX, syncConfigFromEnv } from '../../authz-service/src/sync/config.js';
+import { parseConfig } from '../../control-plane/src/config.js';
+import { tlsFiles } from '../harness/tls.js';
 import { instructionsOf, lastStage, parseDockerfile } from './support/dockerfile.js';
 import { at, isObject, type JsonObject, readJson, readText, readYaml, repoPath, SHARED_SCHEMAS } from './support/files.js';
 import {
   blockProblems,
   CHART_DIR,
   chartTemplates,
+  conditionsAt,
   definedKeys,
   definedNames,
   duplicateMappingKeys,
@@ -320,9 +328,78 @@ describe('deploy: Helm chart', () => {
       expect(templateText('authz-deployment.yaml'), 'the HPA owns the count when enabled').to.match(/if not \.Values\.authz\.autoscaling\.enabled \}\}\n {2}replicas:/);
     });
 
+    describe('syncTls', () => {
+      const names = tlsEnvNames(SYNC_TLS_PREFIX);
+      const SYNC_IF = 'if eq .Values.authz.stateSource "sync"';
+      const TLS_IF = 'if .Values.syncTls.enabled';
+      const MUTUAL_IF = 'if .Values.syncTls.mutual';
+      const syncTlsEnv = (doc: JsonObject) =>
+        Object.fromEntries(((containerOf(doc)['env'] as JsonObject[]) ?? []).filter((e) => String(e['name']).startsWith(SYNC_TLS_PREFIX)).map((e) => [String(e['name']), String(e['value'])]));
+      const secretVolume = (doc: JsonObject) => ((at(doc, ['spec', 'template', 'spec', 'volumes']) as JsonObject[]) ?? []).find((v) => v['name'] === 'sync-tls');
+
+      it('is off by default, and each variable and mount is rendered only under the setting it belongs to', () => {
+        expect(at(values, ['syncTls', 'enabled'])).to.equal(false);
+        const control = templateText('controlplane-deployment.yaml');
+        expect(conditionsAt(control, `- name: ${names.cert}\n`)).to.deep.equal([TLS_IF]);
+        expect(conditionsAt(control, `- name: ${names.key}\n`)).to.deep.equal([TLS_IF]);
+        expect(conditionsAt(control, `- name: ${names.clientCa}\n`)).to.deep.equal([TLS_IF, MUTUAL_IF]);
+        expect(conditionsAt(control, '- name: sync-tls\n')).to.deep.equal([TLS_IF]);
+        expect(conditionsAt(control, 'secretName: {{ .Values.syncTls.secretName }}')).to.deep.equal([TLS_IF]);
+        const data = templateText('authz-deployment.yaml');
+        expect(conditionsAt(data, `- name: ${names.ca}\n`)).to.deep.equal([SYNC_IF, TLS_IF]);
+        expect(conditionsAt(data, `- name: ${names.cert}\n`)).to.deep.equal([SYNC_IF, TLS_IF, MUTUAL_IF]);
+        expect(conditionsAt(data, `- name: ${names.key}\n`)).to.deep.equal([SYNC_IF, TLS_IF, MUTUAL_IF]);
+        expect(conditionsAt(data, `- name: ${names.serverName}\n`)).to.deep.equal([SYNC_IF, TLS_IF, 'with .Values.syncTls.serverName']);
+        const mounted = `if and .Values.syncTls.enabled (eq .Values.authz.stateSource "sync")`;
+        expect(conditionsAt(data, '- name: sync-tls\n')).to.deep.equal([mounted]);
+        expect(conditionsAt(data, 'secretName: {{ .Values.syncTls.secretName }}')).to.deep.equal([mounted]);
+        expect(conditionsAt(data, 'key: tls.key')).to.deep.equal([mounted, MUTUAL_IF]);
+      });
+
+      it('points both services at files of the mounted Secret, and what they then read parses into mutual TLS', () => {
+        const files = tlsFiles();
+        const secret: Record<string, string> = { 'tls.crt': files.server.cert, 'tls.key': files.server.key, 'ca.crt': files.ca };
+        const dir = mkdtempSync(join(tmpdir(), 'pc-chart-tls-'));
+        try {
+          for (const [key, file] of Object.entries(secret)) copyFileSync(file, join(dir, key));
+          /** The variables with the volume's mount path swapped for a directory holding the Secret's keys. */
+          const laidOut = (doc: JsonObject, keysInVolume: readonly string[]) => {
+            const mount = mountPath(doc, 'sync-tls');
+            expect(mount, 'the Secret is mounted').to.be.a('string');
+            expect(at(secretVolume(doc)!, ['secret', 'secretName'])).to.equal('__TPL__');
+            const env = syncTlsEnv(doc);
+            for (const [name, value] of Object.entries(env)) {
+              if (name === names.serverName) continue;
+              expect(value.startsWith(`${mount}/`), `${name} is a file in the mount`).to.equal(true);
+              expect(keysInVolume, `${name}: the volume holds ${value.slice(mount!.length + 1)}`).to.include(value.slice(mount!.length + 1));
+              env[name] = join(dir, value.slice(mount!.length + 1));
+            }
+            return env;
+          };
+
+          // the control plane mounts the whole Secret: kubernetes.io/tls keys plus ca.crt
+          const cpEnv = laidOut(cp, Object.keys(secret));
+          expect(Object.keys(cpEnv).sort()).to.deep.equal([names.cert, names.clientCa, names.key].sort());
+          const parsed = parseConfig({ ...cpEnv, PORTCULLIS_SYNC_TOKEN: 's'.repeat(32) });
+          expect(parsed.ok && parsed.config.sync?.tls?.clientCa, parsed.ok ? '' : parsed.errors.join()).to.not.equal(undefined);
+
+          // the data plane mounts only the items it names
+          const items = ((at(secretVolume(authz)!, ['secret', 'items']) as JsonObject[]) ?? []).filter((i) => i['key'] === i['path']).map((i) => String(i['key']));
+          expect(items.sort()).to.deep.equal(['ca.crt', 'tls.crt', 'tls.key']);
+          const { [names.serverName]: serverName, ...authzEnv } = laidOut(authz, items);
+          expect(serverName).to.equal('__TPL__');
+          expect(templateText('authz-deployment.yaml')).to.match(/with \.Values\.syncTls\.serverName \}\}\n\s+- name: PORTCULLIS_SYNC_TLS_SERVER_NAME\n\s+value: \{\{ \. \| quote \}\}/);
+          const client = syncConfigFromEnv({ ...authzEnv, PORTCULLIS_SYNC_TARGET: 'portcullis-control-plane:8282', PORTCULLIS_SYNC_TOKEN: 's'.repeat(32) });
+          expect(client.ok && client.config?.tls?.identity, client.ok ? '' : client.errors.join()).to.not.equal(undefined);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    });
+
     it('refuses settings that would lose data or requests, with a message (helpers fail)', () => {
       const helpers = templateText('_helpers.tpl');
-      for (const guard of ['secrets.keyPepper', 'secrets.syncToken', 'authz.stateConfigMap.name', 'controlPlane.replicas > 1', 'config.kms.keyId', 'authz.terminationGracePeriodSeconds', 'authz.autoscaling.maxReplicas']) {
+      for (const guard of ['secrets.keyPepper', 'secrets.syncToken', 'authz.stateConfigMap.name', 'controlPlane.replicas > 1', 'config.kms.keyId', 'authz.terminationGracePeriodSeconds', 'authz.autoscaling.maxReplicas', 'syncTls.secretName', 'syncTls.enabled needs secrets.syncToken']) {
         expect(helpers, guard).to.match(new RegExp(`fail "${guard.replace(/[.*+?^${}()|[\]\\>]/g, '\\$&')}`));
       }
       expect(templateText('configmap.yaml')).to.match(/^\{\{- include "portcullis\.validate" \. -\}\}/);

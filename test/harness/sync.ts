@@ -2,7 +2,7 @@
  * Test support for state sync: a little catalog made through the control plane's REST API, keys, calls to a
  * replica's /forward-auth, and a raw client of the sync protocol built from the repository's proto.
  */
-import { credentials, type Client, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ChannelOptions, credentials, type Client, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { ReceivedSyncMessage, WireSubscribeRequest, WireUsageAck, WireUsageBatch } from '../../authz-service/src/sync/messages.js';
 import { syncClientConstructor } from '../../authz-service/src/sync/protos.js';
 import { send } from './http.js';
@@ -87,9 +87,10 @@ type RawClient = Client & {
 /** A bare StateSync client, as a replica of another implementation would be. */
 export class RawSyncClient {
   readonly #client: RawClient;
-  constructor(port: number) {
-    const StateSync = syncClientConstructor() as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => RawClient;
-    this.#client = new StateSync(`127.0.0.1:${port}`, credentials.createInsecure());
+  /** Plaintext unless told otherwise (grpc/tls.ts's channelCredentials). */
+  constructor(port: number, channel: { credentials: ChannelCredentials; options?: ChannelOptions } = { credentials: credentials.createInsecure() }) {
+    const StateSync = syncClientConstructor() as new (address: string, creds: ChannelCredentials, options?: ChannelOptions) => RawClient;
+    this.#client = new StateSync(`127.0.0.1:${port}`, channel.credentials, channel.options ?? {});
   }
 
   /** `null`: no authorization at all. */

@@ -3,13 +3,13 @@
  * call it with, standing in for Envoy. `defaults: true` so that an OK status arrives as `code: 0` rather than
  * as an absent proto3 default.
  */
-import { type ChannelOptions, type Client, credentials, type GrpcObject, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ChannelOptions, type Client, credentials, type GrpcObject, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
 import type { CheckRequestMessage } from './ext-authz-messages.js';
 import { loadExtAuthzDefinition, loadGrpcPackage, loadHealthDefinition, lookupGrpc } from './protos.js';
 
 type UnaryMethod = (request: unknown, metadata: Metadata, options: { deadline: number }, callback: (error: ServiceError | null, response: unknown) => void) => void;
-type ClientConstructor = new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options?: ChannelOptions) => Client &
+type ClientConstructor = new (address: string, creds: ChannelCredentials, options?: ChannelOptions) => Client &
   Record<string, UnaryMethod>;
 
 /** The CheckResponse as a client sees it: fields present with their defaults, except the `http_response` oneof's members (only the one set), enums by name. */
@@ -51,12 +51,15 @@ function unary<T>(client: Record<string, UnaryMethod>, method: string, request: 
   });
 }
 
-/** `channelOptions['grpc.use_local_subchannel_pool']` lets several clients open separate connections. */
-export function createExtAuthzClient(address: string, channelOptions: ChannelOptions = {}): ExtAuthzClient {
+/**
+ * `channelOptions['grpc.use_local_subchannel_pool']` lets several clients open separate connections.
+ * Plaintext unless `channelCredentials` says otherwise (grpc/tls.ts makes TLS ones).
+ */
+export function createExtAuthzClient(address: string, channelOptions: ChannelOptions = {}, channelCredentials: ChannelCredentials = credentials.createInsecure()): ExtAuthzClient {
   const Authorization = clientConstructor(loadGrpcPackage(loadExtAuthzDefinition(CLIENT_LOADER_OPTIONS)), 'envoy.service.auth.v3.Authorization');
   const Health = clientConstructor(loadGrpcPackage(loadHealthDefinition(CLIENT_LOADER_OPTIONS)), 'grpc.health.v1.Health');
-  const authz = new Authorization(address, credentials.createInsecure(), channelOptions);
-  const health = new Health(address, credentials.createInsecure(), channelOptions);
+  const authz = new Authorization(address, channelCredentials, channelOptions);
+  const health = new Health(address, channelCredentials, channelOptions);
   return {
     check: (request, timeoutMs = 5_000) => unary<ReceivedCheckResponse>(authz, 'Check', request, timeoutMs),
     healthCheck: async (service = '', timeoutMs = 5_000) => (await unary<{ status: string }>(health, 'Check', { service }, timeoutMs)).status,

@@ -6,7 +6,6 @@ import { randomUUID } from 'node:crypto';
 import {
   type sendUnaryData,
   Server,
-  ServerCredentials,
   type ServerUnaryCall,
   type ServiceDefinition,
   status as GrpcStatus,
@@ -20,6 +19,7 @@ import { checkReplyFor } from './check-response.js';
 import type { CheckRequestMessage, CheckResponseMessage } from './ext-authz-messages.js';
 import { HealthService } from './health.js';
 import { loadExtAuthzDefinition, loadGrpcPackage, loadHealthDefinition, lookupGrpc } from './protos.js';
+import { serverCredentials, type ServerTls } from './tls.js';
 
 export const EXT_AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -69,6 +69,8 @@ export interface ExtAuthzServerOptions {
   readonly port: number;
   /** Default 0.0.0.0. */
   readonly host?: string;
+  /** Absent: plaintext. */
+  readonly tls?: ServerTls;
   /** The names the decision core uses; the decision id header is also sent on denials. */
   readonly identityHeaders?: IdentityHeaderNames;
   /** How long close() lets calls in flight finish before cutting connections. */
@@ -137,7 +139,7 @@ export async function startExtAuthzServer(options: ExtAuthzServerOptions): Promi
   server.addService(serviceDefinition(loadGrpcPackage(loadHealthDefinition()), HEALTH_SERVICE), health.implementation());
 
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(bindAddress(options.host ?? '0.0.0.0', options.port), ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(bindAddress(options.host ?? '0.0.0.0', options.port), serverCredentials(options.tls), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });

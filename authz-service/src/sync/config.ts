@@ -11,9 +11,13 @@
  *                                      refuse: answer 503 state_stale and go unready (fail closed)
  *   PORTCULLIS_USAGE_FLUSH_SECONDS     how often usage counts go to the control plane (5)
  *   PORTCULLIS_REPLICA_ID              this replica's name in the control plane's logs (default: host name)
+ *   PORTCULLIS_SYNC_TLS_CA_FILE        TLS to the control plane, verified against this CA (unset: plaintext);
+ *                                      _CERT_FILE/_KEY_FILE a client certificate, _SERVER_NAME the name to
+ *                                      verify (see grpc/tls.ts)
  */
 import { hostname } from 'node:os';
 import { Secret } from '../core/secret.js';
+import { type ClientTls, clientTlsFromEnv, tlsSettingsGiven } from '../grpc/tls.js';
 import { SYNC_TOKEN_MIN_LENGTH } from './token.js';
 
 export type StaleMode = 'serve' | 'refuse';
@@ -27,6 +31,8 @@ export interface SyncClientConfig {
   readonly staleMode: StaleMode;
   readonly usageFlushSeconds: number;
   readonly replicaId: string;
+  /** Absent: plaintext. */
+  readonly tls?: ClientTls;
 }
 
 export type SyncConfigResult =
@@ -35,6 +41,8 @@ export type SyncConfigResult =
 
 export const DEFAULT_MAX_STALENESS_SECONDS = 300;
 export const DEFAULT_USAGE_FLUSH_SECONDS = 5;
+/** Both ends of the sync channel: the control plane serves with the server role's files, replicas dial with the client's. */
+export const SYNC_TLS_PREFIX = 'PORTCULLIS_SYNC_TLS';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -58,7 +66,11 @@ export function syncConfigFromEnv(env: Env): SyncConfigResult {
   const target = setting(env, 'PORTCULLIS_SYNC_TARGET');
   const errors: string[] = [];
   // the image sets PORTCULLIS_SNAPSHOT_DIR for everyone; without a target it simply goes unused
-  if (target === undefined) return { ok: true, config: undefined };
+  if (target === undefined) {
+    const tlsGiven = tlsSettingsGiven(env, SYNC_TLS_PREFIX, 'client');
+    if (tlsGiven.length === 0) return { ok: true, config: undefined };
+    return { ok: false, errors: [`${tlsGiven.join(', ')}: set, but PORTCULLIS_SYNC_TARGET is not (this replica does not sync)`] };
+  }
   const port = Number(TARGET.exec(target)?.[1] ?? NaN);
   if (!(port >= 1 && port <= 65535)) errors.push(`PORTCULLIS_SYNC_TARGET: "${target}" is not host:port`);
   if (setting(env, 'PORTCULLIS_STATE_FILE') !== undefined) errors.push('PORTCULLIS_SYNC_TARGET and PORTCULLIS_STATE_FILE are both set; a replica takes its state from one source');
@@ -72,7 +84,9 @@ export function syncConfigFromEnv(env: Env): SyncConfigResult {
   const replicaId = setting(env, 'PORTCULLIS_REPLICA_ID') ?? hostname();
   if (!/^[\x21-\x7e]{1,128}$/.test(replicaId)) errors.push('PORTCULLIS_REPLICA_ID: must be 1-128 printable characters without spaces');
   const snapshotDir = setting(env, 'PORTCULLIS_SNAPSHOT_DIR');
-  if (errors.length > 0) return { ok: false, errors };
+  const tls = clientTlsFromEnv(env, SYNC_TLS_PREFIX);
+  if (!tls.ok) errors.push(...tls.errors);
+  if (errors.length > 0 || !tls.ok) return { ok: false, errors };
   return {
     ok: true,
     config: Object.freeze({
@@ -83,6 +97,7 @@ export function syncConfigFromEnv(env: Env): SyncConfigResult {
       staleMode: staleMode as StaleMode,
       usageFlushSeconds,
       replicaId,
+      ...(tls.tls !== undefined ? { tls: tls.tls } : {}),
     }),
   };
 }

@@ -6,8 +6,9 @@
  * A stream that goes quiet for several heartbeat intervals is abandoned and replaced: a half-open TCP
  * connection (control plane vanished without a FIN) would otherwise look like a calm state forever.
  */
-import { type ChannelOptions, type ClientReadableStream, credentials, type Client, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ChannelOptions, type ClientReadableStream, type Client, type Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import type { Secret } from '../core/secret.js';
+import { channelCredentials, type ClientTls } from '../grpc/tls.js';
 import type { ReceivedSyncMessage, WireSubscribeRequest, WireUsageAck, WireUsageBatch } from './messages.js';
 import { syncClientConstructor } from './protos.js';
 import { syncMetadata } from './token.js';
@@ -22,6 +23,8 @@ export interface ConnectionEvents {
 export interface SyncConnectionOptions {
   readonly target: string;
   readonly token: Secret;
+  /** Absent: plaintext. */
+  readonly tls?: ClientTls;
   readonly replicaId: string;
   /** Where to resume from, asked at every (re)connect. */
   readonly position: () => { readonly revision: number; readonly epoch: string };
@@ -70,8 +73,9 @@ export class SyncConnection {
   constructor(options: SyncConnectionOptions) {
     this.#options = options;
     this.#random = options.random ?? Math.random;
-    const StateSync = syncClientConstructor() as new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options: ChannelOptions) => StateSyncClient;
-    this.#client = new StateSync(options.target, credentials.createInsecure(), CHANNEL_OPTIONS);
+    const StateSync = syncClientConstructor() as new (address: string, creds: ChannelCredentials, options: ChannelOptions) => StateSyncClient;
+    const channel = channelCredentials(options.tls);
+    this.#client = new StateSync(options.target, channel.credentials, { ...CHANNEL_OPTIONS, ...channel.options });
   }
 
   start(): void {

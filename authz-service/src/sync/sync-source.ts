@@ -62,6 +62,7 @@ export class SyncStateSource {
     this.#connection = new SyncConnection({
       target: options.config.target,
       token: options.config.token,
+      ...(options.config.tls !== undefined ? { tls: options.config.tls } : {}),
       replicaId: options.config.replicaId,
       position: () => ({ revision: this.#live?.revision ?? 0, epoch: this.#live?.epoch ?? '' }),
       events: {

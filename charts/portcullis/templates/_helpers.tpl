@@ -107,6 +107,12 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 {{- if and (eq .Values.authz.stateSource "sync") (not (or .Values.secrets.syncToken.existingSecret .Values.secrets.syncToken.value)) -}}
 {{- fail "secrets.syncToken: required when authz.stateSource is sync" -}}
 {{- end -}}
+{{- if and .Values.syncTls.enabled (not .Values.syncTls.secretName) -}}
+{{- fail "syncTls.secretName: required when syncTls.enabled is true (a kubernetes.io/tls Secret with ca.crt)" -}}
+{{- end -}}
+{{- if and .Values.syncTls.enabled (not (or .Values.secrets.syncToken.existingSecret .Values.secrets.syncToken.value)) -}}
+{{- fail "syncTls.enabled needs secrets.syncToken: TLS proves the control plane to data planes, the token proves data planes to it" -}}
+{{- end -}}
 {{- if and (eq .Values.authz.stateSource "file") (not .Values.authz.stateConfigMap.name) -}}
 {{- fail "authz.stateConfigMap.name: required when authz.stateSource is file" -}}
 {{- end -}}

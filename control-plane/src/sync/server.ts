@@ -2,10 +2,11 @@
  * The control plane's state-sync gRPC server (`portcullis.v1.StateSync` on PORTCULLIS_SYNC_PORT): streams the
  * state to authz-service replicas and takes their usage reports. Every call must carry the sync token.
  */
-import { type sendUnaryData, Server, ServerCredentials, type ServerUnaryCall, status as GrpcStatus } from '@grpc/grpc-js';
+import { type sendUnaryData, Server, type ServerUnaryCall, status as GrpcStatus } from '@grpc/grpc-js';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { Secret } from '../../../authz-service/src/core/secret.js';
+import { serverCredentials, type ServerTls, tlsMode } from '../../../authz-service/src/grpc/tls.js';
 import type { WireUsageAck, WireUsageBatch } from '../../../authz-service/src/sync/messages.js';
 import { syncServiceDefinition } from '../../../authz-service/src/sync/protos.js';
 import { presentsToken } from '../../../authz-service/src/sync/token.js';
@@ -32,6 +33,8 @@ const SERVER_OPTIONS = Object.freeze({
 export interface SyncServerOptions {
   readonly db: Knex;
   readonly token: Secret;
+  /** Absent: plaintext. The token is required either way: TLS proves the server to replicas, the token a replica to the server. */
+  readonly tls?: ServerTls;
   /** 0 picks a free port. */
   readonly port: number;
   readonly host: string;
@@ -109,9 +112,9 @@ export async function startSyncServer(options: SyncServerOptions): Promise<SyncS
   });
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(bindAddress(options.host, options.port), ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync(bindAddress(options.host, options.port), serverCredentials(options.tls), (error, bound) => (error ? reject(error) : resolve(bound))),
   );
-  log.info({ port, epoch }, 'state sync listening');
+  log.info({ port, epoch, transport: tlsMode(options.tls) }, 'state sync listening');
 
   let closing: Promise<void> | undefined;
   return {

@@ -56,6 +56,24 @@ export function blockProblems(text: string): string[] {
   return problems;
 }
 
+/**
+ * The bodies of the if/with/range blocks open at the first occurrence of `needle`, outermost first; inside
+ * an `else` the block reads `else of <its if>`. What a line of a template depends on.
+ */
+export function conditionsAt(text: string, needle: string): string[] {
+  const at = text.indexOf(needle);
+  if (at < 0) throw new Error(`"${needle}" is not in the template`);
+  const open: string[] = [];
+  for (const body of actions(text.slice(0, at))) {
+    const trimmed = body.trim();
+    const word = /^([a-z]+)\b/.exec(trimmed)?.[1];
+    if (word === 'if' || word === 'range' || word === 'with' || word === 'define' || word === 'block') open.push(trimmed);
+    else if (word === 'else' && open.length > 0) open.push(`else of ${open.pop()!}`);
+    else if (word === 'end') open.pop();
+  }
+  return open;
+}
+
 export const includedNames = (text: string): string[] =>
   actions(text).flatMap((b) => [...b.matchAll(/\b(?:include|template)\s+"([^"]+)"/g)].map((m) => m[1]!));
 export const definedNames = (text: string): string[] =>
