@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { Secret } from '../../authz-service/src/core/secret.js';
-import { type ServerTls, serverTlsFromEnv, tlsSettingsGiven } from '../../authz-service/src/grpc/tls.js';
+import { type ServerTls, serverTlsFromEnv, tlsSetForChannelOff } from '../../authz-service/src/grpc/tls.js';
 import { SYNC_TLS_PREFIX } from '../../authz-service/src/sync/config.js';
 import type { GatewaySettings } from './gateway/settings.js';
 import { parseGatewaySettings } from './gateway/settings-env.js';
@@ -158,8 +158,7 @@ export function parseConfig(env: Env = process.env): ConfigResult {
   const syncTls = serverTlsFromEnv(env, SYNC_TLS_PREFIX);
   if (!syncTls.ok) errors.push(...syncTls.errors);
   if (rawSyncToken === undefined) {
-    const tlsGiven = tlsSettingsGiven(env, SYNC_TLS_PREFIX, 'server');
-    if (tlsGiven.length > 0) errors.push(`${tlsGiven.join(', ')}: set, but state sync is off (PORTCULLIS_SYNC_TOKEN is not set)`);
+    errors.push(...tlsSetForChannelOff(env, SYNC_TLS_PREFIX, 'server', 'state sync is off (PORTCULLIS_SYNC_TOKEN is not set)'));
   } else if (rawSyncToken.length < MIN_SYNC_TOKEN_LENGTH || /\s/.test(rawSyncToken)) {
     errors.push(`PORTCULLIS_SYNC_TOKEN: must be at least ${MIN_SYNC_TOKEN_LENGTH} characters without whitespace`);
   } else {

@@ -8,7 +8,7 @@
  *   loopback or a sidecar); _CLIENT_CA_FILE: also require Envoy's client certificate. See tls.ts.
  */
 import { DEFAULT_EXT_AUTHZ_PORT } from './server.js';
-import { type ServerTls, serverTlsFromEnv, tlsSettingsGiven } from './tls.js';
+import { type ServerTls, serverTlsFromEnv, tlsSetForChannelOff } from './tls.js';
 
 export const EXT_AUTHZ_TLS_PREFIX = 'PORTCULLIS_EXT_AUTHZ_TLS';
 
@@ -22,9 +22,8 @@ export function extAuthzConfigFromEnv(env: Readonly<Record<string, string | unde
   const errors: string[] = [];
   const rawPort = env['PORTCULLIS_EXT_AUTHZ_PORT']?.trim() || String(DEFAULT_EXT_AUTHZ_PORT);
   if (rawPort.toLowerCase() === 'off') {
-    const tlsGiven = tlsSettingsGiven(env, EXT_AUTHZ_TLS_PREFIX, 'server');
-    if (tlsGiven.length === 0) return { ok: true, config: Object.freeze({ enabled: false }) };
-    return { ok: false, errors: [`${tlsGiven.join(', ')}: set, but PORTCULLIS_EXT_AUTHZ_PORT is off`] };
+    const errors = tlsSetForChannelOff(env, EXT_AUTHZ_TLS_PREFIX, 'server', 'PORTCULLIS_EXT_AUTHZ_PORT is off');
+    return errors.length === 0 ? { ok: true, config: Object.freeze({ enabled: false }) } : { ok: false, errors };
   }
   const port = /^[0-9]{1,5}$/.test(rawPort) ? Number(rawPort) : Number.NaN;
   if (!(port >= 1 && port <= 65535)) errors.push(`PORTCULLIS_EXT_AUTHZ_PORT: "${rawPort}" is not a TCP port (1-65535) or "off"`);

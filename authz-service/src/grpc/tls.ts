@@ -17,6 +17,7 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type ChannelCredentials, type ChannelOptions, credentials, ServerCredentials } from '@grpc/grpc-js';
 import { Secret } from '../core/secret.js';
+import { type Env, setting } from '../env.js';
 
 export interface TlsIdentity {
   /** PEM, the leaf certificate first. */
@@ -39,8 +40,6 @@ export interface ClientTls {
 
 export type TlsResult<T> = { readonly ok: true; readonly tls: T | undefined } | { readonly ok: false; readonly errors: readonly string[] };
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 export function tlsEnvNames(prefix: string) {
   return {
     cert: `${prefix}_CERT_FILE`,
@@ -56,16 +55,16 @@ const roleNames = (prefix: string, role: 'server' | 'client'): string[] => {
   return role === 'server' ? [n.cert, n.key, n.clientCa] : [n.ca, n.cert, n.key, n.serverName];
 };
 
-/** Unset and empty are the same thing, as everywhere else in the configuration. */
-const setting = (env: Env, name: string): string | undefined => {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-};
-
 /** The role's variables that are set (also under a name without `_FILE`): for "set, but … is off" reports. */
 export function tlsSettingsGiven(env: Env, prefix: string, role: 'server' | 'client'): string[] {
   const names = new Set(roleNames(prefix, role).flatMap((name) => [name, name.replace(/_FILE$/, '')]));
   return [...names].filter((name) => setting(env, name) !== undefined);
+}
+
+/** The error for TLS settings of a channel that is off (`why` says what turns it off); none when nothing is set. */
+export function tlsSetForChannelOff(env: Env, prefix: string, role: 'server' | 'client', why: string): string[] {
+  const given = tlsSettingsGiven(env, prefix, role);
+  return given.length === 0 ? [] : [`${given.join(', ')}: set, but ${why}`];
 }
 
 export function serverTlsFromEnv(env: Env, prefix: string, now: number = Date.now()): TlsResult<ServerTls> {

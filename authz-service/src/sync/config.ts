@@ -17,7 +17,8 @@
  */
 import { hostname } from 'node:os';
 import { Secret } from '../core/secret.js';
-import { type ClientTls, clientTlsFromEnv, tlsSettingsGiven } from '../grpc/tls.js';
+import { type Env, setting } from '../env.js';
+import { type ClientTls, clientTlsFromEnv, tlsSetForChannelOff } from '../grpc/tls.js';
 import { SYNC_TOKEN_MIN_LENGTH } from './token.js';
 
 export type StaleMode = 'serve' | 'refuse';
@@ -44,13 +45,6 @@ export const DEFAULT_USAGE_FLUSH_SECONDS = 5;
 /** Both ends of the sync channel: the control plane serves with the server role's files, replicas dial with the client's. */
 export const SYNC_TLS_PREFIX = 'PORTCULLIS_SYNC_TLS';
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-const setting = (env: Env, name: string): string | undefined => {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-};
-
 function seconds(env: Env, name: string, fallback: number, min: number, max: number, errors: string[]): number {
   const raw = setting(env, name);
   if (raw === undefined) return fallback;
@@ -67,9 +61,8 @@ export function syncConfigFromEnv(env: Env): SyncConfigResult {
   const errors: string[] = [];
   // the image sets PORTCULLIS_SNAPSHOT_DIR for everyone; without a target it simply goes unused
   if (target === undefined) {
-    const tlsGiven = tlsSettingsGiven(env, SYNC_TLS_PREFIX, 'client');
-    if (tlsGiven.length === 0) return { ok: true, config: undefined };
-    return { ok: false, errors: [`${tlsGiven.join(', ')}: set, but PORTCULLIS_SYNC_TARGET is not (this replica does not sync)`] };
+    const tlsErrors = tlsSetForChannelOff(env, SYNC_TLS_PREFIX, 'client', 'PORTCULLIS_SYNC_TARGET is not (this replica does not sync)');
+    return tlsErrors.length === 0 ? { ok: true, config: undefined } : { ok: false, errors: tlsErrors };
   }
   const port = Number(TARGET.exec(target)?.[1] ?? NaN);
   if (!(port >= 1 && port <= 65535)) errors.push(`PORTCULLIS_SYNC_TARGET: "${target}" is not host:port`);

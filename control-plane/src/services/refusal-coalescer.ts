@@ -167,18 +167,14 @@ export class RefusalCoalescer {
 
   #closeIfOver(windows: Map<string, Window>, key: string, now: number, rows: Row[]): void {
     const window = windows.get(key);
-    if (window === undefined || now < window.endsAt) return;
-    windows.delete(key);
-    if (window.repeated > 0) rows.push(summaryRow(window));
+    if (window !== undefined && now >= window.endsAt) retire(windows, key, window, rows);
   }
 
   async #flush(due: (window: Window) => boolean): Promise<void> {
     const rows: Row[] = [];
     for (const windows of [this.#callers, this.#overflow]) {
       for (const [key, window] of windows) {
-        if (!due(window)) continue;
-        windows.delete(key);
-        if (window.repeated > 0) rows.push(summaryRow(window));
+        if (due(window)) retire(windows, key, window, rows);
       }
     }
     if (rows.length > 0) void this.#write(rows);
@@ -199,6 +195,12 @@ export class RefusalCoalescer {
     void writing.finally(() => this.#writing.delete(writing));
     return writing;
   }
+}
+
+/** Ends a window: forgotten, and summed up in a row when anything repeated in it. */
+function retire(windows: Map<string, Window>, key: string, window: Window, rows: Row[]): void {
+  windows.delete(key);
+  if (window.repeated > 0) rows.push(summaryRow(window));
 }
 
 function summaryRow(window: Window): Row {
